@@ -1,0 +1,64 @@
+import createError from '@fastify/error'
+
+// Every error this package raises, in one place. Tests assert `err.code`, never the message.
+export const InvalidOptions = createError(
+  'FST_SESSION_INVALID_OPTIONS',
+  'Invalid fastify-session-factory options: %s',
+  500,
+  TypeError
+)
+
+export const StoreUnavailable = createError(
+  'FST_SESSION_STORE_UNAVAILABLE',
+  'The session store is unavailable; try again later',
+  503
+)
+
+export const NotSerializable = createError(
+  'FST_SESSION_NOT_SERIALIZABLE',
+  'Session value at "%s" cannot be stored as JSON (%s); store plain objects, arrays, strings, finite numbers, booleans or null',
+  500,
+  TypeError
+)
+
+export const CookieTooLarge = createError(
+  'FST_SESSION_COOKIE_TOO_LARGE',
+  'The session cookie would be %d bytes, over the %d-byte limit browsers keep; store less in the session or use a store-backed factory',
+  500
+)
+
+export const SaveAfterSend = createError(
+  'FST_SESSION_SAVE_AFTER_SEND',
+  'The session cannot be saved after the response headers were sent; call `await request.session.save()` before sending',
+  500
+)
+
+export const ReservedKey = createError(
+  'FST_SESSION_RESERVED_KEY',
+  'Session key "%s" is reserved (it could reach an object prototype); pick another key',
+  500,
+  TypeError
+)
+
+export const Detached = createError(
+  'FST_SESSION_DETACHED',
+  'This session is not attached to a request, so it cannot be saved; sessions are saved by the plugin',
+  500
+)
+
+export const NotLoaded = createError(
+  'FST_SESSION_NOT_LOADED',
+  'No session on this request: its route has `config: { session: false }`, or a hook read it before the session plugin loaded it',
+  500
+)
+
+export const errors = {
+  FST_SESSION_INVALID_OPTIONS: InvalidOptions,
+  FST_SESSION_STORE_UNAVAILABLE: StoreUnavailable,
+  FST_SESSION_NOT_SERIALIZABLE: NotSerializable,
+  FST_SESSION_COOKIE_TOO_LARGE: CookieTooLarge,
+  FST_SESSION_SAVE_AFTER_SEND: SaveAfterSend,
+  FST_SESSION_RESERVED_KEY: ReservedKey,
+  FST_SESSION_DETACHED: Detached,
+  FST_SESSION_NOT_LOADED: NotLoaded
+} as const

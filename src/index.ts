@@ -1,0 +1,18 @@
+import fp from 'fastify-plugin'
+import { plugin } from './plugin.js'
+
+/** Server-side sessions: a signed cookie carries the id, a factory loads and saves the session. */
+export const sessionPlugin = fp(plugin, {
+  fastify: '5.x',
+  name: 'fastify-session-factory'
+})
+
+export default sessionPlugin
+export { Session } from './session.js'
+export type { SessionData, SessionRecord } from './session.js'
+export type { SessionFactory } from './factory.js'
+export { optionsSchema } from './options.js'
+export type { SessionPluginOptions } from './options.js'
+export { errors } from './errors.js'
+export { MemoryFactory } from './factories/memory.js'
+export type { MemoryFactoryOptions } from './factories/memory.js'

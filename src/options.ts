@@ -1,0 +1,151 @@
+import { randomBytes } from 'node:crypto'
+import { Type, type Static } from 'typebox'
+import { Compile } from 'typebox/compile'
+import { InvalidOptions } from './errors.js'
+import type { SessionFactory } from './factory.js'
+
+// RFC 6265 §4.1.1: a cookie name is an RFC 2616 token.
+const TOKEN = '^[!#$%&\'*+\\-.^_`|~0-9A-Za-z]+$'
+// Printable ASCII after the leading slash, without space, ';' or ','.
+const PATH = '^/[\\x21-\\x2B\\x2D-\\x3A\\x3C-\\x7E]*$'
+const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
+const DOMAIN = `^\\.?${LABEL}(?:\\.${LABEL})*$`
+const IDENTIFIER = '^[A-Za-z_$][A-Za-z0-9_$]*$'
+
+const Secret = Type.String({ minLength: 32 })
+
+const FactorySchema = Type.Unsafe<SessionFactory<any>>(Type.Object({
+  load: Type.Function([Type.String()], Type.Any()),
+  save: Type.Function([Type.Any()], Type.Any()),
+  destroy: Type.Optional(Type.Function([Type.String()], Type.Any())),
+  touch: Type.Optional(Type.Function([Type.Any()], Type.Any())),
+  close: Type.Optional(Type.Function([], Type.Any()))
+}))
+
+const CookieSchema = Type.Object({
+  name: Type.Optional(Type.String({ pattern: TOKEN })),
+  path: Type.Optional(Type.String({ pattern: PATH })),
+  domain: Type.Optional(Type.String({ pattern: DOMAIN, maxLength: 253 })),
+  httpOnly: Type.Optional(Type.Boolean()),
+  secure: Type.Optional(Type.Union([Type.Boolean(), Type.Literal('auto')])),
+  sameSite: Type.Optional(Type.Union([Type.Literal('lax'), Type.Literal('strict'), Type.Literal('none')])),
+  partitioned: Type.Optional(Type.Boolean()),
+  priority: Type.Optional(Type.Union([Type.Literal('low'), Type.Literal('medium'), Type.Literal('high')])),
+  maxAge: Type.Optional(Type.Integer({ minimum: 0 }))
+}, { additionalProperties: false })
+
+/** The plugin's options: the schema they are checked against, and the source of their type. */
+export const optionsSchema = Type.Object({
+  factory: FactorySchema,
+  secret: Type.Union([Secret, Type.Array(Secret, { minItems: 1 })]),
+  cookie: Type.Optional(CookieSchema),
+  idleTimeout: Type.Optional(Type.Integer({ minimum: 1 })),
+  absoluteTimeout: Type.Optional(Type.Integer({ minimum: 1 })),
+  rolling: Type.Optional(Type.Boolean()),
+  saveUninitialized: Type.Optional(Type.Boolean()),
+  decorator: Type.Optional(Type.String({ pattern: IDENTIFIER })),
+  storeTimeout: Type.Optional(Type.Integer({ minimum: 1 })),
+  idGenerator: Type.Optional(Type.Function([], Type.String()))
+}, { additionalProperties: false })
+
+export type SessionPluginOptions = Static<typeof optionsSchema>
+export type CookieOptions = Static<typeof CookieSchema>
+
+export interface ResolvedCookieOptions {
+  name: string
+  path: string
+  domain: string | undefined
+  httpOnly: boolean
+  secure: boolean | 'auto'
+  sameSite: 'lax' | 'strict' | 'none'
+  partitioned: boolean | undefined
+  priority: 'low' | 'medium' | 'high' | undefined
+  maxAge: number | undefined
+}
+
+export interface ResolvedOptions {
+  factory: SessionFactory<any>
+  secrets: string[]
+  cookie: ResolvedCookieOptions
+  idleTimeout: number
+  absoluteTimeout: number
+  rolling: boolean
+  saveUninitialized: boolean
+  decorator: string
+  storeTimeout: number
+  idGenerator: () => string
+}
+
+/** 32 random bytes, base64url: 256 bits an attacker would have to guess. */
+export function generateId (): string {
+  return randomBytes(32).toString('base64url')
+}
+
+// The one place every default lives.
+export const defaults = {
+  cookie: {
+    name: 'sid',
+    path: '/',
+    domain: undefined,
+    httpOnly: true,
+    secure: 'auto',
+    sameSite: 'lax',
+    partitioned: undefined,
+    priority: undefined,
+    maxAge: undefined
+  },
+  idleTimeout: 86_400,
+  absoluteTimeout: 604_800,
+  rolling: true,
+  saveUninitialized: false,
+  decorator: 'session',
+  storeTimeout: 5_000,
+  idGenerator: generateId
+} as const satisfies Omit<ResolvedOptions, 'factory' | 'secrets'>
+
+const checkOptions = Compile(optionsSchema)
+
+/** Checks options against `optionsSchema` and the rules a schema cannot say, then applies the defaults. */
+export function resolveOptions (options: unknown): ResolvedOptions {
+  if (!checkOptions.Check(options)) {
+    const problems = new Set<string>()
+    for (const error of checkOptions.Errors(options)) {
+      problems.add(`${error.instancePath || '/'} ${error.message}`)
+    }
+    throw new InvalidOptions([...problems].join('; '))
+  }
+  const cookie: ResolvedCookieOptions = { ...defaults.cookie, ...options.cookie }
+  checkCookieRules(cookie)
+  return {
+    factory: options.factory,
+    secrets: typeof options.secret === 'string' ? [options.secret] : [...options.secret],
+    cookie,
+    idleTimeout: options.idleTimeout ?? defaults.idleTimeout,
+    absoluteTimeout: options.absoluteTimeout ?? defaults.absoluteTimeout,
+    rolling: options.rolling ?? defaults.rolling,
+    saveUninitialized: options.saveUninitialized ?? defaults.saveUninitialized,
+    decorator: options.decorator ?? defaults.decorator,
+    storeTimeout: options.storeTimeout ?? defaults.storeTimeout,
+    idGenerator: options.idGenerator ?? defaults.idGenerator
+  }
+}
+
+// Browsers drop cookies that break these rules without a word, so we refuse them up front.
+function checkCookieRules (cookie: ResolvedCookieOptions): void {
+  const problems: string[] = []
+  const name = cookie.name.toLowerCase()
+  if (name.startsWith('__host-')) {
+    if (cookie.secure !== true) problems.push('/cookie/secure must be true for a __Host- cookie')
+    if (cookie.domain !== undefined) problems.push('/cookie/domain must be unset for a __Host- cookie')
+    if (cookie.path !== '/') problems.push('/cookie/path must be "/" for a __Host- cookie')
+  } else if (name.startsWith('__secure-') && cookie.secure !== true) {
+    problems.push('/cookie/secure must be true for a __Secure- cookie')
+  }
+  if (cookie.sameSite === 'none' && cookie.secure === false) {
+    problems.push('/cookie/secure must not be false with sameSite "none"')
+  }
+  if (cookie.partitioned === true && cookie.secure === false) {
+    problems.push('/cookie/secure must not be false for a partitioned cookie')
+  }
+  if (problems.length > 0) throw new InvalidOptions(problems.join('; '))
+}

@@ -1,0 +1,321 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fastifyCookie from '@fastify/cookie'
+import { SessionCookie, readCookie } from './cookie.js'
+import { NotLoaded, SaveAfterSend, StoreUnavailable } from './errors.js'
+import type { SessionFactory } from './factory.js'
+import { resolveOptions, type ResolvedOptions, type SessionPluginOptions } from './options.js'
+import { Session, assertJson, internals, type SessionOwner } from './session.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The request's session (or the name given by the `decorator` option). */
+    session: Session
+  }
+  interface FastifyContextConfig {
+    /** `false` skips loading and saving the session on this route. */
+    session?: boolean
+  }
+}
+
+type FactoryMethod = 'load' | 'save' | 'destroy' | 'touch'
+
+const VARY_COOKIE = /(?:^|,)\s*cookie\s*(?:,|$)/i
+
+function setHeader (reply: FastifyReply, raw: FastifyReply['raw'] | null, name: string, value: string): void {
+  if (raw === null) reply.header(name, value)
+  else raw.setHeader(name, value)
+}
+
+/** One request's view of its session: what came in with the cookie, and what must go out. */
+class RequestState implements SessionOwner {
+  session: Session | null = null
+  /** The handler (or a hook) read `request.session`. */
+  accessed = false
+  /** The id of the loaded session, and the signed cookie value it came in. */
+  cookieId: string | null = null
+  cookieValue: string | null = null
+  /** The cookie was signed with an older secret: re-issue it signed with the first. */
+  renew = false
+  /** The request sent our cookie, valid or not. */
+  hadCookie = false
+  /** The cookie named a session that is gone: clear it unless a new session replaces it. */
+  stale = false
+  /** onSend already ran (a fault there re-enters onSend with the error reply). */
+  done = false
+
+  constructor (
+    readonly manager: SessionManager,
+    readonly request: FastifyRequest,
+    readonly reply: FastifyReply
+  ) {}
+
+  saveNow (): Promise<void> {
+    return this.manager.saveNow(this)
+  }
+}
+
+/** Loads in onRequest, decides and saves in onSend: the whole lifecycle of one session setup. */
+class SessionManager {
+  readonly factory: SessionFactory<any>
+  readonly cookie: SessionCookie
+  readonly #options: ResolvedOptions
+  readonly #idleMs: number
+  readonly #absoluteMs: number
+  /** At most one touch per tenth of the idle timeout. */
+  readonly #touchEveryMs: number
+
+  constructor (options: ResolvedOptions) {
+    this.#options = options
+    this.factory = options.factory
+    this.cookie = new SessionCookie(options.cookie, options.secrets)
+    this.#idleMs = options.idleTimeout * 1000
+    this.#absoluteMs = options.absoluteTimeout * 1000
+    this.#touchEveryMs = this.#idleMs / 10
+  }
+
+  /** Starts a request: verifies the cookie, and asks the factory only for a genuine id. */
+  load (state: RequestState): Promise<void> | undefined {
+    const value = readCookie(state.request.headers.cookie, this.cookie.name)
+    if (value === undefined) return undefined
+    state.hadCookie = true
+    const signed = this.cookie.unsign(value)
+    if (signed === null) {
+      state.request.log.debug('session: cookie signature invalid, starting a fresh session')
+      return undefined
+    }
+    return this.#load(state, signed.id, value, signed.renew)
+  }
+
+  async #load (state: RequestState, id: string, value: string, renew: boolean): Promise<void> {
+    try {
+      const session = await this.#call<Session | null>('load', id)
+      if (session === null) {
+        state.request.log.debug('session: unknown or expired id, starting a fresh session')
+        state.stale = true
+      } else if (this.#isExpired(session, Date.now())) {
+        state.request.log.debug('session: past its idle or absolute timeout, starting a fresh session')
+        state.stale = true
+        if (this.factory.destroy !== undefined) await this.#call('destroy', id)
+      } else {
+        session.id ??= id
+        internals.setOwner(session, state)
+        state.session = session
+        state.cookieId = id
+        state.cookieValue = value
+        state.renew = renew
+      }
+    } catch (error) {
+      // The error reply must leave the client's cookie and the store as they were.
+      state.done = true
+      throw error
+    }
+  }
+
+  /** The session the handler sees: the loaded one, or a new one made on first use. */
+  sessionOf (state: RequestState | null): Session {
+    if (state === null) throw new NotLoaded()
+    state.accessed = true
+    if (state.session === null) {
+      const session = new Session()
+      internals.setOwner(session, state)
+      state.session = session
+    }
+    return state.session
+  }
+
+  saveNow (state: RequestState): Promise<void> {
+    if (state.reply.raw.headersSent) return Promise.reject(new SaveAfterSend())
+    return this.commit(state) ?? Promise.resolve()
+  }
+
+  /**
+   * The one place that decides what a finished request writes: nothing, a touch, a save, a
+   * destroy, a cookie. Returns a promise only when the factory has work to do.
+   */
+  commit (state: RequestState): Promise<void> | undefined {
+    const session = state.session
+    if (session === null) {
+      if (state.stale) this.#clearCookie(state)
+      return undefined
+    }
+    if (state.accessed) this.#varyCookie(state)
+    if (internals.destroyed(session)) return this.#destroy(state, session)
+    if (internals.regenerated(session)) return this.#regenerate(state, session)
+    if (session.isNew) {
+      if (session.isModified || this.#options.saveUninitialized) return this.#save(state, session)
+      if (state.stale) this.#clearCookie(state)
+      return undefined
+    }
+    if (session.isModified) return this.#save(state, session)
+    const now = Date.now()
+    if (this.#options.rolling && now - session.touchedAt >= this.#touchEveryMs) return this.#touch(state, session, now)
+    if (state.renew) this.#setCookie(state, session.id as string, now)
+    return undefined
+  }
+
+  async #destroy (state: RequestState, session: Session): Promise<void> {
+    if (!session.isNew && session.id !== null && this.factory.destroy !== undefined) {
+      await this.#call('destroy', session.id)
+    }
+    const restart = session.isModified
+    internals.markNew(session)
+    state.cookieId = state.cookieValue = null
+    if (restart) return this.#save(state, session)
+    if (state.hadCookie) this.#clearCookie(state)
+  }
+
+  async #regenerate (state: RequestState, session: Session): Promise<void> {
+    if (!session.isNew && session.id !== null && this.factory.destroy !== undefined) {
+      await this.#call('destroy', session.id)
+    }
+    internals.markNew(session)
+    session.createdAt = Date.now()
+    state.cookieId = state.cookieValue = null
+    return this.#save(state, session)
+  }
+
+  async #save (state: RequestState, session: Session): Promise<void> {
+    const data = session.data
+    for (const key of internals.changedKeys(session)) assertJson(data[key], `/${key}`)
+    const now = Date.now()
+    if (session.isNew) session.id = this.#options.idGenerator()
+    session.touchedAt = now
+    session.expiresAt = this.#expiresAt(session)
+    const id = await this.#call<string>('save', session)
+    this.#setCookie(state, id, now)
+    internals.markSaved(session, id)
+  }
+
+  async #touch (state: RequestState, session: Session, now: number): Promise<void> {
+    if (this.factory.touch === undefined) return this.#save(state, session)
+    session.touchedAt = now
+    session.expiresAt = this.#expiresAt(session)
+    await this.#call('touch', session)
+    if (state.renew || this.cookie.persistent) this.#setCookie(state, session.id as string, now)
+  }
+
+  #expiresAt (session: Session): number {
+    return Math.min(session.touchedAt + this.#idleMs, session.createdAt + this.#absoluteMs)
+  }
+
+  #isExpired (session: Session, now: number): boolean {
+    return now - session.touchedAt >= this.#idleMs || now - session.createdAt >= this.#absoluteMs
+  }
+
+  #setCookie (state: RequestState, id: string, now: number): void {
+    // An unchanged id keeps the signature it came with, unless that was made with an older secret.
+    const signed = id === state.cookieId && !state.renew ? state.cookieValue as string : this.cookie.sign(id)
+    const line = this.cookie.serialize(signed, this.#isHttps(state), now)
+    state.cookieId = id
+    state.cookieValue = signed
+    state.renew = false
+    state.stale = false
+    this.#writeCookieHeaders(state, line)
+  }
+
+  #clearCookie (state: RequestState): void {
+    state.stale = false
+    state.hadCookie = false
+    this.#writeCookieHeaders(state, this.cookie.clear(this.#isHttps(state)))
+  }
+
+  #isHttps (state: RequestState): boolean {
+    return state.request.protocol === 'https'
+  }
+
+  #writeCookieHeaders (state: RequestState, line: string): void {
+    const reply = state.reply
+    // A hijacked reply writes its own head, so the headers go on the raw response.
+    const raw = reply.sent ? reply.raw : null
+    if (raw === null) reply.header('set-cookie', line)
+    else raw.appendHeader('set-cookie', line)
+    if ((raw ?? reply).getHeader('cache-control') === undefined) setHeader(reply, raw, 'cache-control', 'private')
+    this.#varyCookie(state)
+  }
+
+  #varyCookie (state: RequestState): void {
+    const reply = state.reply
+    const raw = reply.sent ? reply.raw : null
+    const vary = (raw ?? reply).getHeader('vary')
+    if (vary === undefined) return setHeader(reply, raw, 'vary', 'Cookie')
+    const list = String(vary)
+    if (list.trim() === '*' || VARY_COOKIE.test(list)) return
+    setHeader(reply, raw, 'vary', `${list}, Cookie`)
+  }
+
+  /** A factory call bounded by `storeTimeout`; any fault becomes FST_SESSION_STORE_UNAVAILABLE. */
+  #call<T = void> (method: FactoryMethod, arg: unknown): Promise<T> {
+    let pending: unknown
+    try {
+      pending = (this.factory[method] as (arg: unknown) => unknown)(arg)
+    } catch (cause) {
+      return Promise.reject(new StoreUnavailable({ cause }))
+    }
+    const timeout = this.#options.storeTimeout
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new StoreUnavailable({ cause: new Error(`factory.${method}() took longer than storeTimeout (${timeout} ms)`) }))
+      }, timeout)
+      timer.unref()
+      Promise.resolve(pending).then((value) => {
+        clearTimeout(timer)
+        const problem = checkResult(method, value)
+        if (problem === null) resolve(value as T)
+        else reject(new StoreUnavailable({ cause: new TypeError(problem) }))
+      }, (cause: unknown) => {
+        clearTimeout(timer)
+        reject(new StoreUnavailable({ cause }))
+      })
+    })
+  }
+}
+
+// A factory that breaks its contract is a faulty store, not a reason to crash or adopt garbage.
+function checkResult (method: FactoryMethod, value: unknown): string | null {
+  if (method === 'load' && value !== null && !(value instanceof Session)) {
+    return 'factory.load() must resolve to a Session or null'
+  }
+  if (method === 'save' && (typeof value !== 'string' || value === '')) {
+    return 'factory.save() must resolve to a non-empty string id'
+  }
+  return null
+}
+
+export async function plugin (fastify: FastifyInstance, options: SessionPluginOptions): Promise<void> {
+  const resolved = resolveOptions(options)
+  if (!fastify.hasPlugin('@fastify/cookie')) await fastify.register(fastifyCookie)
+
+  const manager = new SessionManager(resolved)
+  // Each registration has its own slot, so several decorators (or sibling scopes) never collide.
+  const kState = Symbol(`fastify-session-factory:${resolved.decorator}`)
+  type WithState = FastifyRequest & { [kState]: RequestState | null }
+
+  fastify.decorateRequest(kState, null)
+  fastify.decorateRequest(resolved.decorator, {
+    getter (this: FastifyRequest) {
+      return manager.sessionOf((this as WithState)[kState])
+    }
+  })
+
+  fastify.addHook('onRequest', function loadSession (request, reply, done) {
+    if (request.routeOptions.config.session === false) return done()
+    const state = new RequestState(manager, request, reply)
+    ;(request as WithState)[kState] = state
+    const loading = manager.load(state)
+    if (loading === undefined) return done()
+    loading.then(() => done(), done)
+  })
+
+  fastify.addHook('onSend', function saveSession (request, _reply, payload, done) {
+    const state = (request as WithState)[kState]
+    if (state === null || state.done) return done(null, payload)
+    state.done = true
+    const pending = manager.commit(state)
+    if (pending === undefined) return done(null, payload)
+    pending.then(() => done(null, payload), done)
+  })
+
+  fastify.addHook('onClose', async () => {
+    await manager.factory.close?.()
+  })
+}

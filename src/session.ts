@@ -1,0 +1,221 @@
+import { Detached, NotSerializable, ReservedKey } from './errors.js'
+
+/**
+ * What a session holds. Augment it to type your data:
+ * `declare module 'fastify-session-factory' { interface SessionData { userId: string } }`
+ */
+export interface SessionData {
+  [key: string]: any
+}
+
+/** A session as plain JSON: what `toJSON()` gives and `fromJSON()` takes. */
+export interface SessionRecord<D extends SessionData = SessionData> {
+  id: string | null
+  data: Partial<D>
+  createdAt: number
+  touchedAt: number
+}
+
+/** What the plugin hangs on a session it manages, so that `session.save()` can reach the reply. */
+export interface SessionOwner {
+  saveNow (session: Session<any>): Promise<void>
+}
+
+// Keys that could reach an object prototype if a store, or a careless copy, handed them on.
+const RESERVED = new Set(['__proto__', 'constructor', 'prototype'])
+
+function copyData (source: unknown): Record<string, unknown> {
+  const data: Record<string, unknown> = Object.create(null)
+  if (source !== null && typeof source === 'object') {
+    for (const key of Object.keys(source)) {
+      if (!RESERVED.has(key)) data[key] = (source as Record<string, unknown>)[key]
+    }
+  }
+  return data
+}
+
+/** The plugin's view of a session's lifecycle flags; not part of the public API. */
+export interface SessionInternals {
+  regenerated (session: Session<any>): boolean
+  destroyed (session: Session<any>): boolean
+  changedKeys (session: Session<any>): Iterable<string>
+  setOwner (session: Session<any>, owner: SessionOwner | null): void
+  /** Before a save that creates a record: the session is new again, every key counts as changed. */
+  markNew (session: Session<any>): void
+  /** After a successful save: the stored record now matches, so nothing is pending. */
+  markSaved (session: Session<any>, id: string): void
+}
+
+// Filled in by the class's static block, which alone can reach the #private fields.
+export let internals: SessionInternals
+
+export class Session<D extends SessionData = SessionData> {
+  id: string | null
+  /** Epoch ms after which the session is dead; set by the plugin before every save or touch. */
+  expiresAt: number | null = null
+  createdAt: number
+  touchedAt: number
+
+  #data: Record<string, unknown>
+  #isNew: boolean
+  #changed: Set<string> | null = null
+  #deleted: Set<string> | null = null
+  #regenerated = false
+  #destroyed = false
+  #owner: SessionOwner | null = null
+
+  constructor (data?: Partial<D>, id?: string | null) {
+    this.#data = copyData(data)
+    this.id = id ?? null
+    this.#isNew = this.id === null
+    this.createdAt = this.touchedAt = Date.now()
+  }
+
+  /** True for a session that was built without an id, that is, one no factory has stored yet. */
+  get isNew (): boolean {
+    return this.#isNew
+  }
+
+  /** True once a key was set, deleted or cleared since the session was loaded (or last saved). */
+  get isModified (): boolean {
+    return (this.#changed !== null && this.#changed.size > 0) ||
+      (this.#deleted !== null && this.#deleted.size > 0)
+  }
+
+  /** The session's data; read-only: change it with `set`, `delete` and `clear`, which are tracked. */
+  get data (): Readonly<Partial<D>> {
+    return this.#data as Partial<D>
+  }
+
+  get<K extends keyof D & string> (key: K): D[K] | undefined
+  get<K extends keyof D & string> (key: K, fallback: D[K]): D[K]
+  get<K extends keyof D & string> (key: K, fallback?: D[K]): D[K] | undefined {
+    const value = this.#data[key] as D[K] | undefined
+    return value === undefined ? fallback : value
+  }
+
+  set<K extends keyof D & string> (key: K, value: D[K]): this {
+    if (RESERVED.has(key)) throw new ReservedKey(key)
+    this.#data[key] = value
+    this.#deleted?.delete(key)
+    ;(this.#changed ??= new Set()).add(key)
+    return this
+  }
+
+  has (key: keyof D & string): boolean {
+    return this.#data[key] !== undefined
+  }
+
+  delete (key: keyof D & string): boolean {
+    if (this.#data[key] === undefined) return false
+    delete this.#data[key]
+    this.#changed?.delete(key)
+    ;(this.#deleted ??= new Set()).add(key)
+    return true
+  }
+
+  clear (): void {
+    for (const key of Object.keys(this.#data)) this.delete(key)
+  }
+
+  /** What was set and deleted since the session was loaded: what a merging factory applies. */
+  changes (): { set: Partial<D>, deleted: Array<keyof D & string> } {
+    const set: Record<string, unknown> = Object.create(null)
+    if (this.#changed !== null) {
+      for (const key of this.#changed) set[key] = this.#data[key]
+    }
+    return { set: set as Partial<D>, deleted: this.#deleted === null ? [] : [...this.#deleted] }
+  }
+
+  /** Gives the session a new id at its next save and destroys the old one (call it at login). */
+  regenerate (): void {
+    this.#regenerated = true
+  }
+
+  /** Removes the session from its factory and clears the cookie. Data set afterwards starts a new session. */
+  destroy (): void {
+    this.#destroyed = true
+    this.#regenerated = false
+    this.#data = Object.create(null)
+    this.#changed = null
+    this.#deleted = null
+  }
+
+  /** Persists the session now, for replies that bypass `onSend` (hijacked or streamed by hand). */
+  save (): Promise<void> {
+    if (this.#owner === null) return Promise.reject(new Detached())
+    return this.#owner.saveNow(this)
+  }
+
+  toJSON (): SessionRecord<D> {
+    return {
+      id: this.id,
+      data: { ...this.#data } as Partial<D>,
+      createdAt: this.createdAt,
+      touchedAt: this.touchedAt
+    }
+  }
+
+  static fromJSON<D extends SessionData = SessionData> (record: SessionRecord<D>): Session<D> {
+    const session = new Session<D>(record.data, record.id)
+    if (Number.isFinite(record.createdAt)) session.createdAt = record.createdAt
+    if (Number.isFinite(record.touchedAt)) session.touchedAt = record.touchedAt
+    return session
+  }
+
+  static {
+    internals = {
+      regenerated: (session) => session.#regenerated,
+      destroyed: (session) => session.#destroyed,
+      changedKeys: (session) => session.#isNew ? Object.keys(session.#data) : (session.#changed ?? []),
+      setOwner (session, owner) {
+        session.#owner = owner
+      },
+      markNew (session) {
+        session.#isNew = true
+        session.#regenerated = false
+        session.#destroyed = false
+        session.id = null
+        session.#changed = new Set(Object.keys(session.#data))
+        session.#deleted = null
+      },
+      markSaved (session, id) {
+        session.id = id
+        session.#isNew = false
+        session.#regenerated = false
+        session.#destroyed = false
+        session.#changed = null
+        session.#deleted = null
+      }
+    }
+  }
+}
+
+/** Throws `FST_SESSION_NOT_SERIALIZABLE` for anything JSON would drop, mangle or choke on. */
+export function assertJson (value: unknown, path: string, seen: unknown[] = []): void {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return
+    case 'number':
+      if (!Number.isFinite(value)) throw new NotSerializable(path, `${value} is not a finite number`)
+      return
+    case 'object':
+      if (value === null) return
+      if (seen.includes(value)) throw new NotSerializable(path, 'a cycle')
+      seen.push(value)
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) assertJson(value[i], `${path}/${i}`, seen)
+      } else if (typeof (value as { toJSON?: unknown }).toJSON !== 'function') {
+        const proto: unknown = Object.getPrototypeOf(value)
+        if (proto !== Object.prototype && proto !== null) {
+          throw new NotSerializable(path, `a ${(value as object).constructor?.name ?? 'class instance'}, which JSON turns into a plain object`)
+        }
+        for (const key of Object.keys(value)) assertJson((value as Record<string, unknown>)[key], `${path}/${key}`, seen)
+      }
+      seen.pop()
+      return
+    default:
+      throw new NotSerializable(path, `a ${typeof value}`)
+  }
+}
