@@ -12,6 +12,14 @@ const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
 const DOMAIN = `^\\.?${LABEL}(?:\\.${LABEL})*$`
 const IDENTIFIER = '^[A-Za-z_$][A-Za-z0-9_$]*$'
 
+// What each pattern means, said in words rather than as a regular expression.
+const PATTERN_MESSAGES: Record<string, string> = {
+  [TOKEN]: 'must be a cookie name (an RFC 6265 token: no spaces, separators or control characters)',
+  [PATH]: 'must start with "/" and hold only printable ASCII without spaces, ";" or ","',
+  [DOMAIN]: 'must be a hostname (ASCII letters, digits, "-" and ".")',
+  [IDENTIFIER]: 'must be a JavaScript identifier'
+}
+
 const Secret = Type.String({ minLength: 32 })
 
 const FactorySchema = Type.Unsafe<SessionFactory<any>>(Type.Object({
@@ -110,7 +118,13 @@ export function resolveOptions (options: unknown): ResolvedOptions {
   if (!checkOptions.Check(options)) {
     const problems = new Set<string>()
     for (const error of checkOptions.Errors(options)) {
-      problems.add(`${error.instancePath || '/'} ${error.message}`)
+      if (error.keyword === 'required') {
+        const missing = (error.params as { requiredProperties: string[] }).requiredProperties
+        for (const key of missing) problems.add(`${error.instancePath}/${key} is required`)
+      } else {
+        const pattern = error.keyword === 'pattern' ? (error.params as { pattern: string }).pattern : ''
+        problems.add(`${error.instancePath || '/'} ${PATTERN_MESSAGES[pattern] ?? error.message}`)
+      }
     }
     throw new InvalidOptions([...problems].join('; '))
   }
