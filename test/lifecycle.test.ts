@@ -1,0 +1,365 @@
+import t from 'tap'
+import Fastify from 'fastify'
+import sessionPlugin, { MemoryFactory } from '../src/index.js'
+import { buildApp, Client, SECRET, setCookies } from './helpers/app.js'
+import { CountingFactory } from './helpers/factories.js'
+
+t.test('a first visit that sets data gets a signed cookie; the next visit loads it', async (t) => {
+  const factory = new CountingFactory()
+  const app = await buildApp({ factory })
+  t.teardown(() => app.close())
+  const client = new Client(app)
+
+  const first = await client.get('/')
+  t.same(first.json(), { visits: 1 })
+  const [line] = setCookies(first)
+  t.match(line, /^sid=[A-Za-z0-9_-]{43}\.[A-Za-z0-9%]+; Path=\/; HttpOnly; SameSite=Lax$/)
+  t.same(factory.calls, ['save'], 'a new visitor costs one save and no load')
+
+  const second = await client.get('/')
+  t.same(second.json(), { visits: 2 })
+  t.same(factory.calls, ['save', 'load', 'save'])
+  t.same(setCookies(second), [line], 'the same id comes back with the same signature')
+})
+
+t.test('an unchanged session costs no write and no Set-Cookie', async (t) => {
+  const factory = new CountingFactory()
+  const app = await buildApp({ factory })
+  t.teardown(() => app.close())
+  const client = new Client(app)
+  await client.post('/set', { a: 1 })
+  factory.calls = []
+  const read = await client.get('/read')
+  t.same(read.json().data, { a: 1 })
+  t.same(factory.calls, ['load'])
+  t.same(setCookies(read), [])
+  t.equal(read.headers.vary, 'Cookie', 'a response that read the session varies on Cookie')
+  t.equal(read.headers['cache-control'], undefined, 'no cookie set: caching is the app\'s call')
+})
+
+t.test('a route that never touches the session: no cookie, no Vary, no factory call', async (t) => {
+  const factory = new CountingFactory()
+  const app = await buildApp({ factory })
+  t.teardown(() => app.close())
+  const response = await app.inject('/untouched')
+  t.same(setCookies(response), [])
+  t.equal(response.headers.vary, undefined)
+  t.same(factory.calls, [])
+})
+
+t.test('saveUninitialized false: an empty new session is neither stored nor sent', async (t) => {
+  const factory = new CountingFactory()
+  const app = await buildApp({ factory })
+  t.teardown(() => app.close())
+  const response = await app.inject('/read')
+  t.same(response.json(), { data: {}, id: null })
+  t.same(setCookies(response), [])
+  t.same(factory.calls, [])
+})
+
+t.test('saveUninitialized true: an empty new session is stored and sent', async (t) => {
+  const factory = new CountingFactory()
+  const app = await buildApp({ factory, saveUninitialized: true })
+  t.teardown(() => app.close())
+  const client = new Client(app)
+  const response = await client.get('/read')
+  t.equal(setCookies(response).length, 1)
+  t.same(factory.calls, ['save'])
+  const again = await client.get('/read')
+  t.same(setCookies(again), [], 'once stored, an unchanged session is not re-sent')
+  t.same(factory.calls, ['save', 'load'])
+})
+
+t.test('an unknown id gives a fresh session with a new id, and the stale cookie is cleared', async (t) => {
+  const factory = new CountingFactory()
+  const app = await buildApp({ factory })
+  t.teardown(() => app.close())
+  const client = new Client(app)
+  await client.get('/')
+  const oldCookie = client.cookie as string
+  const oldId = decodeURIComponent(oldCookie.slice(4)).split('.')[0]
+  await factory.inner.destroy!(oldId as string)
+
+  const untouched = await app.inject({ url: '/read', headers: { cookie: oldCookie } })
+  t.same(untouched.json().data, {})
+  t.match(setCookies(untouched), [/^sid=; Path=\/; HttpOnly; SameSite=Lax; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0$/])
+
+  const written = await client.get('/')
+  t.same(written.json(), { visits: 1 })
+  t.not(client.cookie, oldCookie, 'the client id is never adopted')
+  t.notMatch(client.cookie, oldId)
+})
+
+t.test('a cookie with a bad signature never reaches the factory', async (t) => {
+  const factory = new CountingFactory()
+  const app = await buildApp({ factory })
+  t.teardown(() => app.close())
+  const client = new Client(app)
+  await client.get('/')
+  factory.calls = []
+  const [name, value] = (client.cookie as string).split('=') as [string, string]
+  const forged = [
+    `${name}=${value.slice(0, -2)}`,
+    `${name}=${value.split('.')[0]}`,
+    `${name}=${value.split('.')[0]}.`,
+    `${name}=x${value}`,
+    `${name}=`,
+    `${name}=%E0%A4%A`,
+    `${name}=${value.split('.')[0]}.${'A'.repeat(43)}`
+  ]
+  for (const cookie of forged) {
+    const response = await app.inject({ url: '/', headers: { cookie } })
+    t.equal(response.statusCode, 200)
+    t.same(response.json(), { visits: 1 }, 'a fresh session')
+  }
+  t.notOk(factory.calls.includes('load'), 'load was never called for a forged value')
+})
+
+t.test('login regenerates: the old id is destroyed and the data moves to a new id', async (t) => {
+  const factory = new CountingFactory()
+  const app = await buildApp({ factory })
+  t.teardown(() => app.close())
+  const client = new Client(app)
+  await client.post('/set', { cart: ['book'] })
+  const before = client.cookie as string
+  factory.calls = []
+  const login = await client.post('/login', { user: 'ada' })
+  t.same(factory.calls, ['load', 'destroy', 'save'])
+  t.not(client.cookie, before, 'a new id after login')
+  t.equal(login.headers['cache-control'], 'private')
+  t.equal(login.headers.vary, 'Cookie')
+
+  const read = await client.get('/read')
+  t.same(read.json().data, { cart: ['book'], user: 'ada' })
+
+  const replay = await app.inject({ url: '/read', headers: { cookie: before } })
+  t.same(replay.json().data, {}, 'the pre-login cookie is dead')
+})
+
+t.test('regenerate on a new session just saves it under a fresh id', async (t) => {
+  const factory = new CountingFactory()
+  const app = await buildApp({ factory })
+  t.teardown(() => app.close())
+  const client = new Client(app)
+  await client.post('/login', { user: 'grace' })
+  t.same(factory.calls, ['save'])
+  t.same((await client.get('/read')).json().data, { user: 'grace' })
+})
+
+t.test('logout destroys the session and clears the cookie with the same path and domain', async (t) => {
+  const factory = new CountingFactory()
+  const app = await buildApp({ factory, cookie: { path: '/', domain: 'example.com' } })
+  t.teardown(() => app.close())
+  const client = new Client(app)
+  await client.post('/login', { user: 'ada' })
+  const loggedIn = client.cookie as string
+  factory.calls = []
+  const logout = await client.post('/logout')
+  t.same(factory.calls, ['load', 'destroy'])
+  t.match(setCookies(logout), [/^sid=; Path=\/; Domain=example\.com; HttpOnly; SameSite=Lax; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0$/])
+  t.equal(logout.headers['cache-control'], 'private')
+  t.equal(logout.headers.vary, 'Cookie')
+  t.equal(client.cookie, undefined)
+  const replay = await app.inject({ url: '/read', headers: { cookie: loggedIn } })
+  t.same(replay.json().data, {})
+})
+
+t.test('destroy of a session that was never stored: nothing to destroy, no cookie', async (t) => {
+  const factory = new CountingFactory()
+  const app = await buildApp({ factory })
+  t.teardown(() => app.close())
+  const response = await app.inject({ method: 'POST', url: '/logout' })
+  t.same(factory.calls, [])
+  t.same(setCookies(response), [])
+})
+
+t.test('data set after destroy starts a new session under a new id (a flash after logout)', async (t) => {
+  const factory = new CountingFactory()
+  const app = await buildApp({ factory })
+  app.post('/logout-with-flash', async (request) => {
+    request.session.destroy()
+    request.session.set('flash', 'Signed out')
+    return 'bye'
+  })
+  t.teardown(() => app.close())
+  const client = new Client(app)
+  await client.post('/login', { user: 'ada' })
+  const loggedIn = client.cookie
+  factory.calls = []
+  await client.post('/logout-with-flash')
+  t.same(factory.calls, ['load', 'destroy', 'save'])
+  t.not(client.cookie, loggedIn)
+  t.same((await client.get('/read')).json().data, { flash: 'Signed out' })
+})
+
+t.test('error replies save the session like any reply', async (t) => {
+  const app = await buildApp()
+  app.get('/fail', async (request) => {
+    request.session.set('attempts', 1)
+    throw Object.assign(new Error('nope'), { statusCode: 418 })
+  })
+  app.get('/crash', async (request) => {
+    request.session.set('crashed', true)
+    throw new Error('boom')
+  })
+  t.teardown(() => app.close())
+  const client = new Client(app)
+  t.equal((await client.get('/fail')).statusCode, 418)
+  t.equal((await client.get('/crash')).statusCode, 500)
+  t.same((await client.get('/read')).json().data, { attempts: 1, crashed: true })
+})
+
+t.test('a 404 from the not-found handler still works with sessions', async (t) => {
+  const app = await buildApp()
+  t.teardown(() => app.close())
+  const client = new Client(app)
+  await client.get('/')
+  const response = await client.get('/nope')
+  t.equal(response.statusCode, 404)
+  t.same((await client.get('/')).json(), { visits: 2 })
+})
+
+t.test('a route with config.session false skips load and save', async (t) => {
+  const factory = new CountingFactory()
+  const app = await buildApp({ factory })
+  app.get('/health', { config: { session: false } }, async () => 'ok')
+  app.get('/health-peek', { config: { session: false } }, async (request) => {
+    try {
+      return request.session.get('counter')
+    } catch (error) {
+      return { code: (error as { code: string }).code }
+    }
+  })
+  t.teardown(() => app.close())
+  const client = new Client(app)
+  await client.get('/')
+  factory.calls = []
+  const health = await client.get('/health')
+  t.equal(health.body, 'ok')
+  t.same(factory.calls, [])
+  t.same(setCookies(health), [])
+  t.same((await client.get('/health-peek')).json(), { code: 'FST_SESSION_NOT_LOADED' })
+})
+
+t.test('the decorator option lets two sessions live in one scope', async (t) => {
+  const app = Fastify()
+  const userFactory = new CountingFactory()
+  const adminFactory = new CountingFactory()
+  await app.register(sessionPlugin, { factory: userFactory, secret: SECRET })
+  await app.register(sessionPlugin, { factory: adminFactory, secret: SECRET, decorator: 'adminSession', cookie: { name: 'admin' } })
+  app.get('/', async (request) => {
+    const admin = (request as unknown as { adminSession: typeof request.session }).adminSession
+    request.session.set('who', 'user')
+    admin.set('who', 'admin')
+    return { user: request.session.get('who'), admin: admin.get('who') }
+  })
+  t.teardown(() => app.close())
+  const response = await app.inject('/')
+  t.same(response.json(), { user: 'user', admin: 'admin' })
+  const names = setCookies(response).map((line) => line.split('=')[0]).sort()
+  t.same(names, ['admin', 'sid'])
+  t.same(userFactory.calls, ['save'])
+  t.same(adminFactory.calls, ['save'])
+})
+
+t.test('sibling scopes hold independent session setups', async (t) => {
+  const app = Fastify()
+  const a = new CountingFactory()
+  const b = new CountingFactory()
+  await app.register(async (scope) => {
+    await scope.register(sessionPlugin, { factory: a, secret: SECRET, cookie: { name: 'a', path: '/a' } })
+    scope.get('/a', async (request) => {
+      request.session.set('scope', 'a')
+      return 'a'
+    })
+  })
+  await app.register(async (scope) => {
+    await scope.register(sessionPlugin, { factory: b, secret: SECRET + 'b', cookie: { name: 'b', path: '/b' } })
+    scope.get('/b', async (request) => {
+      request.session.set('scope', 'b')
+      return 'b'
+    })
+  })
+  app.get('/outside', async (request) => String('session' in request && request.session !== undefined))
+  t.teardown(() => app.close())
+  t.match(setCookies(await app.inject('/a')), [/^a=.*Path=\/a;/])
+  t.match(setCookies(await app.inject('/b')), [/^b=.*Path=\/b;/])
+  t.equal((await app.inject('/outside')).body, 'false', 'the parent scope has no session')
+  t.same(a.calls, ['save'])
+  t.same(b.calls, ['save'])
+})
+
+t.test('@fastify/cookie is registered once: an app that registered it keeps its own', async (t) => {
+  const { default: fastifyCookie } = await import('@fastify/cookie')
+  const app = Fastify()
+  await app.register(fastifyCookie, { secret: 'the-app-own-cookie-secret' })
+  await app.register(sessionPlugin, { factory: new MemoryFactory(), secret: SECRET })
+  app.get('/', async (request, reply) => {
+    request.session.set('n', 1)
+    reply.setCookie('theme', 'dark', { signed: true })
+    return { cookies: request.cookies }
+  })
+  t.teardown(() => app.close())
+  const response = await app.inject({ url: '/', headers: { cookie: 'lang=en' } })
+  t.same(response.json().cookies, { lang: 'en' })
+  const names = setCookies(response).map((line) => line.split('=')[0]).sort()
+  t.same(names, ['sid', 'theme'])
+})
+
+t.test('the plugin registers @fastify/cookie when the app has not', async (t) => {
+  const app = await buildApp()
+  t.teardown(() => app.close())
+  await app.ready()
+  t.ok(app.hasPlugin('@fastify/cookie'))
+  t.equal(typeof app.parseCookie, 'function')
+})
+
+t.test('the app\'s own Vary and Cache-Control are kept', async (t) => {
+  const app = await buildApp()
+  app.get('/cached', async (request, reply) => {
+    reply.header('cache-control', 'no-store').header('vary', 'Accept-Encoding')
+    request.session.set('n', 1)
+    return 'x'
+  })
+  app.get('/vary-star', async (request, reply) => {
+    reply.header('vary', '*')
+    return request.session.get('n') ?? 0
+  })
+  app.get('/vary-has-cookie', async (request, reply) => {
+    reply.header('vary', 'Origin, cookie')
+    return request.session.get('n') ?? 0
+  })
+  t.teardown(() => app.close())
+  const cached = await app.inject('/cached')
+  t.equal(cached.headers['cache-control'], 'no-store')
+  t.equal(cached.headers.vary, 'Accept-Encoding, Cookie')
+  t.equal((await app.inject('/vary-star')).headers.vary, '*')
+  t.equal((await app.inject('/vary-has-cookie')).headers.vary, 'Origin, cookie')
+})
+
+t.test('factory.close() runs on app.close()', async (t) => {
+  let closed = 0
+  const factory = new MemoryFactory()
+  const close = factory.close.bind(factory)
+  factory.close = async () => {
+    closed++
+    await close()
+  }
+  const app = await buildApp({ factory })
+  await app.ready()
+  await app.close()
+  t.equal(closed, 1)
+})
+
+t.test('a factory without destroy or close still works', async (t) => {
+  const inner = new MemoryFactory()
+  const app = await buildApp({ factory: { load: (id) => inner.load(id), save: (s) => inner.save(s) } })
+  const client = new Client(app)
+  await client.post('/login', { user: 'ada' })
+  const loggedIn = client.cookie
+  await client.post('/login', { user: 'bob' })
+  t.not(client.cookie, loggedIn)
+  const logout = await client.post('/logout')
+  t.match(setCookies(logout), [/Max-Age=0/])
+  await app.close()
+})
