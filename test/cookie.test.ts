@@ -1,0 +1,162 @@
+import t from 'tap'
+import Fastify from 'fastify'
+import { Signer } from '@fastify/cookie'
+import sessionPlugin, { MemoryFactory, Session, type SessionFactory } from '../src/index.js'
+import { readCookie } from '../src/cookie.js'
+import { buildApp, Client, OLD_SECRET, SECRET, setCookies } from './helpers/app.js'
+import { CountingFactory } from './helpers/factories.js'
+
+t.test('readCookie finds the first cookie of that name, trimmed, unquoted and decoded', async (t) => {
+  t.equal(readCookie(undefined, 'sid'), undefined)
+  t.equal(readCookie('', 'sid'), undefined)
+  t.equal(readCookie('sid=abc', 'sid'), 'abc')
+  t.equal(readCookie('a=1; sid=abc; b=2', 'sid'), 'abc')
+  t.equal(readCookie('a=1;sid=abc;b=2', 'sid'), 'abc')
+  t.equal(readCookie('  sid  =  abc  ', 'sid'), 'abc')
+  t.equal(readCookie('sid="abc"', 'sid'), 'abc')
+  t.equal(readCookie('sid=first; sid=second', 'sid'), 'first')
+  t.equal(readCookie('xsid=no; sidx=no', 'sid'), undefined)
+  t.equal(readCookie('novalue; sid=yes', 'sid'), 'yes')
+  t.equal(readCookie('sid=a%2Bb%2Fc', 'sid'), 'a+b/c')
+  t.equal(readCookie('sid=%E0%A4%A', 'sid'), '%E0%A4%A', 'bad escapes are kept as they are')
+  t.equal(readCookie('sid=', 'sid'), '')
+  t.equal(readCookie('sid=a=b', 'sid'), 'a=b')
+})
+
+t.test('cookie attributes follow the options', async (t) => {
+  const app = await buildApp({
+    cookie: { name: 'app', path: '/x', domain: 'example.com', httpOnly: false, secure: true, sameSite: 'strict', partitioned: true, priority: 'high' }
+  })
+  app.get('/x', async (request) => {
+    request.session.set('a', 1)
+    return 'x'
+  })
+  t.teardown(() => app.close())
+  const [line] = setCookies(await app.inject('/x'))
+  t.match(line, /^app=[^;]+; Path=\/x; Domain=example\.com; SameSite=Strict; Partitioned; Priority=High; Secure$/)
+})
+
+t.test('secure auto: Secure only over https, honouring trustProxy', async (t) => {
+  const app = Fastify({ trustProxy: true })
+  await app.register(sessionPlugin, { factory: new MemoryFactory(), secret: SECRET })
+  app.get('/', async (request) => {
+    request.session.set('a', 1)
+    return 'x'
+  })
+  t.teardown(() => app.close())
+  const plain = setCookies(await app.inject('/'))[0]
+  t.notMatch(plain, /Secure/)
+  const proxied = setCookies(await app.inject({ url: '/', headers: { 'x-forwarded-proto': 'https' } }))[0]
+  t.match(proxied, /; Secure$/)
+
+  const untrusting = Fastify()
+  await untrusting.register(sessionPlugin, { factory: new MemoryFactory(), secret: SECRET })
+  untrusting.get('/', async (request) => {
+    request.session.set('a', 1)
+    return 'x'
+  })
+  t.teardown(() => untrusting.close())
+  const spoofed = setCookies(await untrusting.inject({ url: '/', headers: { 'x-forwarded-proto': 'https' } }))[0]
+  t.notMatch(spoofed, /Secure/, 'a client cannot claim https without trustProxy')
+})
+
+t.test('secure false never sets Secure; cleared cookies carry Secure over https', async (t) => {
+  const app = Fastify({ trustProxy: true })
+  await app.register(sessionPlugin, { factory: new MemoryFactory(), secret: SECRET, cookie: { secure: false } })
+  app.get('/', async (request) => {
+    request.session.set('a', 1)
+    return 'x'
+  })
+  t.teardown(() => app.close())
+  t.notMatch(setCookies(await app.inject({ url: '/', headers: { 'x-forwarded-proto': 'https' } }))[0], /Secure/)
+
+  const auto = await buildApp()
+  t.teardown(() => auto.close())
+  const client = new Client(auto)
+  await client.post('/login', { user: 'a' })
+  const logout = await auto.inject({ method: 'POST', url: '/logout', headers: { cookie: client.cookie as string } })
+  t.notMatch(setCookies(logout)[0], /Secure/)
+})
+
+t.test('a cookie signed with an older secret is accepted and re-issued signed with the first', async (t) => {
+  const factory = new CountingFactory()
+  const before = await buildApp({ factory, secret: OLD_SECRET })
+  const client = new Client(before)
+  await client.get('/')
+  const oldCookie = client.cookie as string
+  await before.close()
+
+  const after = await buildApp({ factory, secret: [SECRET, OLD_SECRET] })
+  t.teardown(() => after.close())
+  factory.calls = []
+  const read = await after.inject({ url: '/read', headers: { cookie: oldCookie } })
+  t.same(read.json().data, { counter: 1 }, 'the session survives the rotation')
+  t.same(factory.calls, ['load'], 're-signing needs no write')
+  const [line] = setCookies(read)
+  t.ok(line, 'the cookie is re-issued although the session did not change')
+  const reissued = line!.split(';')[0] as string
+  t.not(reissued, oldCookie)
+  t.equal(reissued.split('.')[0], oldCookie.split('.')[0], 'same id, new signature')
+  t.equal(read.headers['cache-control'], 'private')
+
+  const next = await after.inject({ url: '/read', headers: { cookie: reissued } })
+  t.same(setCookies(next), [], 'a cookie signed with the first secret is not re-issued')
+
+  const written = await after.inject({ url: '/', headers: { cookie: oldCookie } })
+  t.same(written.json(), { visits: 2 })
+  t.equal(setCookies(written)[0]!.split(';')[0], reissued, 'a write re-signs with the first secret too')
+
+  const dropped = await buildApp({ factory, secret: SECRET })
+  t.teardown(() => dropped.close())
+  factory.calls = []
+  const gone = await dropped.inject({ url: '/read', headers: { cookie: oldCookie } })
+  t.same(gone.json().data, {}, 'once the old secret is removed its cookies are ignored')
+  t.same(factory.calls, [])
+})
+
+t.test('a persistent cookie (maxAge) carries Max-Age and Expires, and is refreshed with each touch', async (t) => {
+  const factory = new CountingFactory()
+  const app = await buildApp({ factory, cookie: { maxAge: 3600 }, idleTimeout: 10 })
+  t.teardown(() => app.close())
+  const client = new Client(app)
+  const first = await client.get('/')
+  const [line] = setCookies(first)
+  t.match(line, /; Max-Age=3600; Expires=[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT$/)
+  const expires = Date.parse(/Expires=([^;]+)/.exec(line as string)![1] as string)
+  t.ok(Math.abs(expires - (Date.now() + 3_600_000)) < 5000)
+
+  t.same(setCookies(await client.get('/read')), [], 'no refresh before a touch is due')
+  await new Promise((resolve) => setTimeout(resolve, 1100))
+  factory.calls = []
+  const touched = await client.get('/read')
+  t.same(factory.calls, ['load', 'touch'])
+  t.match(setCookies(touched), [/Max-Age=3600/], 'the touch re-sends the persistent cookie')
+})
+
+t.test('a Set-Cookie line over 4096 bytes fails the save with FST_SESSION_COOKIE_TOO_LARGE', async (t) => {
+  // A factory whose ids are as long as the caller asks: the id is the data (as a stateless one).
+  const factory: SessionFactory<any> = {
+    async load (id) { return new Session({ size: id.length }, id) },
+    async save (session) { return 'x'.repeat(session.get('size')) }
+  }
+  const app = await buildApp({ factory })
+  t.teardown(() => app.close())
+  // The line's length depends on the signature (base64 '+' and '/' are escaped), so find the
+  // id lengths that give a line of exactly 4096 bytes and of just over it.
+  const signer = new Signer(SECRET)
+  const lineLength = (size: number): number =>
+    `sid=${encodeURIComponent(signer.sign('x'.repeat(size)))}; Path=/; HttpOnly; SameSite=Lax`.length
+  let exact = 3900
+  while (lineLength(exact) !== 4096) exact++
+  let over = exact
+  while (lineLength(over) <= 4096) over++
+
+  const fits = await app.inject({ method: 'POST', url: '/set', payload: { size: exact } })
+  t.equal(fits.statusCode, 200)
+  t.equal(setCookies(fits)[0]!.length, 4096)
+  const tooLarge = await app.inject({ method: 'POST', url: '/set', payload: { size: over } })
+  t.equal(tooLarge.statusCode, 500)
+  t.equal(tooLarge.json().code, 'FST_SESSION_COOKIE_TOO_LARGE')
+  t.match(tooLarge.json().message, `${lineLength(over)} bytes, over the 4096-byte limit`)
+  t.same(setCookies(tooLarge), [], 'no cookie is sent rather than a cookie the browser drops')
+})
