@@ -256,7 +256,6 @@ class SessionManager {
       const timer = setTimeout(() => {
         reject(new StoreUnavailable({ cause: new Error(`factory.${method}() took longer than storeTimeout (${timeout} ms)`) }))
       }, timeout)
-      timer.unref()
       Promise.resolve(pending).then((value) => {
         clearTimeout(timer)
         const problem = checkResult(method, value)

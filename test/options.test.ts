@@ -66,7 +66,7 @@ t.test('given options win over defaults', async (t) => {
 
 t.test('the schema is exported and refuses unknown keys', async (t) => {
   t.equal(optionsSchema.type, 'object')
-  t.equal(optionsSchema.additionalProperties, false)
+  t.equal((optionsSchema as { additionalProperties?: unknown }).additionalProperties, false)
   const error = await registrationError({ ...base, maxAge: 10 })
   t.equal(error.code, 'FST_SESSION_INVALID_OPTIONS')
   t.match(error.message, '/maxAge')
