@@ -21,9 +21,23 @@ type FactoryMethod = 'load' | 'save' | 'destroy' | 'touch'
 
 const VARY_COOKIE = /(?:^|,)\s*cookie\s*(?:,|$)/i
 
-function setHeader (reply: FastifyReply, raw: FastifyReply['raw'] | null, name: string, value: string): void {
-  if (raw === null) reply.header(name, value)
-  else raw.setHeader(name, value)
+/**
+ * Sets a header on the reply; on the raw response too when the reply is hijacked, or when the
+ * handler saves by hand (it may hijack next). Fastify's own writeHead wins over the raw copy,
+ * so an ordinary reply never gets a header twice.
+ */
+function putHeader (state: RequestState, name: string, value: string): void {
+  const reply = state.reply
+  if (!reply.sent) reply.header(name, value)
+  if (reply.sent || state.byHand) {
+    if (name === 'set-cookie') reply.raw.appendHeader(name, value)
+    else reply.raw.setHeader(name, value)
+  }
+}
+
+function getHeader (state: RequestState, name: string): unknown {
+  const reply = state.reply
+  return reply.sent ? reply.raw.getHeader(name) : reply.getHeader(name)
 }
 
 /** One request's view of its session: what came in with the cookie, and what must go out. */
@@ -42,6 +56,8 @@ class RequestState implements SessionOwner {
   stale = false
   /** onSend already ran (a fault there re-enters onSend with the error reply). */
   done = false
+  /** The handler called `session.save()`: headers go on the raw response as well. */
+  byHand = false
 
   constructor (
     readonly manager: SessionManager,
@@ -125,6 +141,7 @@ class SessionManager {
 
   saveNow (state: RequestState): Promise<void> {
     if (state.reply.raw.headersSent) return Promise.reject(new SaveAfterSend())
+    state.byHand = true
     return this.commit(state) ?? Promise.resolve()
   }
 
@@ -224,23 +241,17 @@ class SessionManager {
   }
 
   #writeCookieHeaders (state: RequestState, line: string): void {
-    const reply = state.reply
-    // A hijacked reply writes its own head, so the headers go on the raw response.
-    const raw = reply.sent ? reply.raw : null
-    if (raw === null) reply.header('set-cookie', line)
-    else raw.appendHeader('set-cookie', line)
-    if ((raw ?? reply).getHeader('cache-control') === undefined) setHeader(reply, raw, 'cache-control', 'private')
+    putHeader(state, 'set-cookie', line)
+    if (getHeader(state, 'cache-control') === undefined) putHeader(state, 'cache-control', 'private')
     this.#varyCookie(state)
   }
 
   #varyCookie (state: RequestState): void {
-    const reply = state.reply
-    const raw = reply.sent ? reply.raw : null
-    const vary = (raw ?? reply).getHeader('vary')
-    if (vary === undefined) return setHeader(reply, raw, 'vary', 'Cookie')
+    const vary = getHeader(state, 'vary')
+    if (vary === undefined) return putHeader(state, 'vary', 'Cookie')
     const list = String(vary)
     if (list.trim() === '*' || VARY_COOKIE.test(list)) return
-    setHeader(reply, raw, 'vary', `${list}, Cookie`)
+    putHeader(state, 'vary', `${list}, Cookie`)
   }
 
   /** A factory call bounded by `storeTimeout`; any fault becomes FST_SESSION_STORE_UNAVAILABLE. */
