@@ -76,6 +76,23 @@ t.test('secure false never sets Secure; cleared cookies carry Secure over https'
   await client.post('/login', { user: 'a' })
   const logout = await auto.inject({ method: 'POST', url: '/logout', headers: { cookie: client.cookie as string } })
   t.notMatch(setCookies(logout)[0], /Secure/)
+
+  const proxied = Fastify({ trustProxy: true })
+  await proxied.register(sessionPlugin, { factory: new MemoryFactory(), secret: SECRET })
+  proxied.post('/login', async (request) => {
+    request.session.set('user', 'ada')
+    return 'in'
+  })
+  proxied.post('/logout', async (request) => {
+    request.session.destroy()
+    return 'out'
+  })
+  t.teardown(() => proxied.close())
+  const https = { 'x-forwarded-proto': 'https' }
+  const login = await proxied.inject({ method: 'POST', url: '/login', headers: https })
+  const cookie = setCookies(login)[0]!.split(';')[0] as string
+  const out = await proxied.inject({ method: 'POST', url: '/logout', headers: { ...https, cookie } })
+  t.match(setCookies(out), [/Max-Age=0; Secure$/], 'the clearing cookie matches a Secure one')
 })
 
 t.test('a cookie signed with an older secret is accepted and re-issued signed with the first', async (t) => {

@@ -90,6 +90,19 @@ t.test('an unknown id gives a fresh session with a new id, and the stale cookie 
   t.notMatch(client.cookie, oldId)
 })
 
+t.test('a stale cookie is cleared even on a route that never reads the session', async (t) => {
+  const factory = new CountingFactory()
+  const app = await buildApp({ factory })
+  t.teardown(() => app.close())
+  const client = new Client(app)
+  await client.get('/')
+  await factory.inner.destroy!(decodeURIComponent((client.cookie as string).slice(4)).split('.')[0] as string)
+  const response = await client.get('/untouched')
+  t.match(setCookies(response), [/^sid=;.*Max-Age=0$/])
+  t.equal(response.headers.vary, 'Cookie')
+  t.equal(client.cookie, undefined)
+})
+
 t.test('a cookie with a bad signature never reaches the factory', async (t) => {
   const factory = new CountingFactory()
   const app = await buildApp({ factory })

@@ -109,7 +109,8 @@ t.test('assertJson accepts what JSON carries and names the path of what it does 
     [{ deep: [1, { fn () {} }] }, '/v/deep/1/fn'],
     [cycle, '/v/self'],
     [new Map([[1, 2]]), '/v'],
-    [new (class Point { x = 1 })(), '/v']
+    [new (class Point { x = 1 })(), '/v'],
+    [Object.create(Object.create(null)), '/v']
   ]
   for (const [value, path] of bad) {
     const error = t.throws(() => assertJson(value, '/v'), { code: 'FST_SESSION_NOT_SERIALIZABLE' }) as Error
