@@ -376,3 +376,66 @@ t.test('a factory without destroy or close still works', async (t) => {
   t.match(setCookies(logout), [/Max-Age=0/])
   await app.close()
 })
+
+t.test('idGenerator names new and regenerated sessions just before their save', async (t) => {
+  let n = 0
+  const seen: Array<string | null> = []
+  const inner = new MemoryFactory()
+  const factory = {
+    load: (id: string) => inner.load(id),
+    save: (session: Parameters<typeof inner.save>[0]) => {
+      seen.push(session.id)
+      return inner.save(session)
+    },
+    destroy: (id: string) => inner.destroy(id)
+  }
+  const app = await buildApp({ factory, idGenerator: () => `generated-${++n}` })
+  t.teardown(() => app.close())
+  const client = new Client(app)
+  await client.get('/')
+  t.match(client.cookie, /^sid=generated-1\./)
+  await client.post('/login', { user: 'ada' })
+  t.match(client.cookie, /^sid=generated-2\./)
+  t.same(seen, ['generated-1', 'generated-2'])
+  t.equal(n, 2, 'reads and unchanged sessions never call idGenerator')
+  await client.get('/read')
+  t.equal(n, 2)
+})
+
+t.test('after a save, session.id and the cookie hold whatever id the factory returned', async (t) => {
+  const inner = new MemoryFactory()
+  const factory = {
+    load: (id: string) => inner.load(id.slice('v2:'.length)),
+    save: async (session: Parameters<typeof inner.save>[0]) => `v2:${await inner.save(session)}`
+  }
+  const app = await buildApp({ factory, idGenerator: () => 'stored-key' })
+  app.get('/id', async (request) => {
+    request.session.set('x', 1)
+    await request.session.save()
+    return request.session.id
+  })
+  t.teardown(() => app.close())
+  const client = new Client(app)
+  const response = await client.get('/id')
+  t.equal(response.body, 'v2:stored-key')
+  t.match(client.cookie, /^sid=v2(:|%3A)stored-key\./)
+  t.same((await client.get('/read')).json().data, { x: 1 })
+})
+
+t.test('a session id is taken from the cookie alone', async (t) => {
+  const factory = new CountingFactory()
+  const app = await buildApp({ factory })
+  t.teardown(() => app.close())
+  const client = new Client(app)
+  await client.get('/')
+  const value = (client.cookie as string).slice('sid='.length)
+  factory.calls = []
+  for (const request of [
+    { url: `/read?sid=${value}` },
+    { url: '/read', headers: { 'x-session-id': value, authorization: `Bearer ${value}` } },
+    { url: '/read', headers: { cookie: `other=${value}` } }
+  ]) {
+    t.same((await app.inject(request)).json().data, {})
+  }
+  t.same(factory.calls, [])
+})
