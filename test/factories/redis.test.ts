@@ -78,6 +78,19 @@ function registerTests (): void {
     t.equal(loaded.get('m:createdAt'), 'a user key that looks like metadata')
   })
 
+  t.test('a new session replaces whatever was stored under its id', async (t) => {
+    const { factory } = factoryFor(t)
+    const old = fresh({ a: 1, b: 2 })
+    const id = await factory.save(old)
+    const replacement = new Session({ c: 3 })
+    replacement.id = id
+    replacement.expiresAt = Date.now() + 60_000
+    await factory.save(replacement)
+    const loaded = await factory.load(id) as Session
+    t.same({ ...loaded.data }, { c: 3 }, 'no key of the old record is left')
+    t.equal(loaded.createdAt, replacement.createdAt)
+  })
+
   t.test('a save outside the plugin gets an id and the factory ttl', async (t) => {
     const { factory, prefix } = factoryFor(t, { ttl: 5 })
     const session = new Session({ user: 'ada' })
