@@ -52,6 +52,12 @@ export const NotLoaded = createError(
   500
 )
 
+export const CorruptRecord = createError(
+  'FST_SESSION_CORRUPT_RECORD',
+  'A stored session record cannot be read (%s); another writer may share this key prefix: give each app its own prefix, or delete the key',
+  500
+)
+
 export const errors = {
   FST_SESSION_INVALID_OPTIONS: InvalidOptions,
   FST_SESSION_STORE_UNAVAILABLE: StoreUnavailable,
@@ -60,5 +66,6 @@ export const errors = {
   FST_SESSION_SAVE_AFTER_SEND: SaveAfterSend,
   FST_SESSION_RESERVED_KEY: ReservedKey,
   FST_SESSION_DETACHED: Detached,
-  FST_SESSION_NOT_LOADED: NotLoaded
+  FST_SESSION_NOT_LOADED: NotLoaded,
+  FST_SESSION_CORRUPT_RECORD: CorruptRecord
 } as const
