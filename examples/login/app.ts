@@ -1,11 +1,13 @@
 // Sign in and out with server-rendered forms: the session holds who you are, a CSRF secret and
 // the flash messages. Start it with `npm run example:login`; tests call buildLoginApp() directly.
+import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import csrfProtection from '@fastify/csrf-protection'
 import flash from '@fastify/flash'
 import formBody from '@fastify/formbody'
-import sessionPlugin, { MemoryFactory, type SessionFactory } from '../../src/index.js'
+import { Redis } from 'ioredis'
+import sessionPlugin, { MemoryFactory, RedisFactory, type SessionFactory } from '../../src/index.js'
 import { errorPage, homePage, loginPage, sendPage, type Flash } from './pages.js'
 import { checkPassword } from './users.js'
 
@@ -18,7 +20,7 @@ export interface LoginAppOptions {
   cookieName?: string
   /** Serve https with this certificate and key (PEM file paths). */
   https?: { certFile: string, keyFile: string }
-  /** Keep sessions in Redis instead of memory (needs `RedisFactory`, see redisFactory()). */
+  /** Keep sessions in Redis instead of memory. */
   redis?: { url: string, prefix?: string }
   /** Any other factory (wins over `redis`); memory when neither is given. */
   factory?: SessionFactory
@@ -46,17 +48,11 @@ function takeFlash (request: FastifyRequest, reply: FastifyReply): Flash {
   return messages
 }
 
-/** Sessions in Redis, through the RedisFactory export once the library has it. */
+/** Sessions in Redis: the factory is handed a client we make, so closing it is ours to do. */
 async function redisFactory (app: FastifyInstance, url: string, prefix?: string): Promise<SessionFactory> {
-  // Looked up at run time, so the example type-checks against builds without RedisFactory.
-  const library: Record<string, unknown> = await import('../../src/index.js')
-  const RedisFactory = library.RedisFactory as (new (options: { client: unknown, prefix?: string }) => SessionFactory) | undefined
-  if (RedisFactory === undefined) {
-    throw new Error('REDIS_URL is set, but this build of fastify-session-factory has no RedisFactory')
-  }
-  const { Redis } = await import('ioredis')
-  const client = new Redis(url)
-  // The factory was handed the client, so closing it is ours to do (unless the factory already did).
+  const client = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
+  client.on('error', (err) => app.log.warn({ err }, 'redis'))
+  await once(client, 'ready') // with the offline queue off, commands sent before 'ready' fail
   app.addHook('onClose', async () => {
     if (client.status !== 'end') await client.quit()
   })

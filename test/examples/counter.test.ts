@@ -1,6 +1,6 @@
 import t from 'tap'
-import { buildCounterApp } from '../examples/counter.js'
-import { Client, SECRET } from './helpers/app.js'
+import { buildCounterApp } from '../../examples/counter.js'
+import { Client, SECRET } from '../helpers/app.js'
 
 t.test('the counter example counts a client\'s visits', async (t) => {
   const app = await buildCounterApp(SECRET)
