@@ -26,6 +26,20 @@ const BASE64URL = /^[A-Za-z0-9_-]+$/
 // Standard or url alphabet, optionally padded: what `openssl rand -base64 32` and Node print.
 const BASE64_KEY = /^[A-Za-z0-9+/_-]+={0,2}$/
 const KEY_HINT = 'make one with `openssl rand -base64 32` or `crypto.randomBytes(32)`'
+// A randomBytes() call per seal costs more than the cipher, so IVs are cut from a pool (as Node's
+// randomUUID does); each slice is used once.
+const IV_POOL_BYTES = IV_BYTES * 256
+let ivPool = Buffer.alloc(0)
+let ivOffset = 0
+
+function nextIv (): Buffer {
+  if (ivOffset + IV_BYTES > ivPool.length) {
+    ivPool = randomBytes(IV_POOL_BYTES)
+    ivOffset = 0
+  }
+  ivOffset += IV_BYTES
+  return ivPool.subarray(ivOffset - IV_BYTES, ivOffset)
+}
 
 interface Key {
   id: Buffer
@@ -120,7 +134,7 @@ export class SealedCookieFactory<D extends SessionData = SessionData> implements
     const header = Buffer.allocUnsafe(HEADER_BYTES)
     header[0] = VERSION
     this.#sealer.id.copy(header, 1)
-    const iv = randomBytes(IV_BYTES)
+    const iv = nextIv()
     const cipher = createCipheriv('aes-256-gcm', this.#sealer.cipherKey, iv)
     cipher.setAAD(header)
     const body = Buffer.concat([header, iv, cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()])
