@@ -25,6 +25,7 @@ const OVERHEAD_BYTES = HEADER_BYTES + IV_BYTES + TAG_BYTES
 const BASE64URL = /^[A-Za-z0-9_-]+$/
 // Standard or url alphabet, optionally padded: what `openssl rand -base64 32` and Node print.
 const BASE64_KEY = /^[A-Za-z0-9+/_-]+={0,2}$/
+const HEX_KEY = /^[0-9a-fA-F]{64}$/
 const KEY_HINT = 'make one with `openssl rand -base64 32` or `crypto.randomBytes(32)`'
 // A randomBytes() call per seal costs more than the cipher, so IVs are cut from a pool (as Node's
 // randomUUID does); each slice is used once.
@@ -64,7 +65,8 @@ function keyBytes (key: unknown, path: string): Buffer {
     throw new InvalidOptions(`SealedCookieFactory ${path} must be a Buffer or a base64/base64url string of 32 bytes; ${KEY_HINT}`)
   }
   if (bytes.length !== KEY_BYTES) {
-    throw new InvalidOptions(`SealedCookieFactory ${path} is ${bytes.length} bytes, it must be exactly ${KEY_BYTES}; ${KEY_HINT}`)
+    const hex = typeof key === 'string' && HEX_KEY.test(key) ? ' (for a hex key, pass Buffer.from(key, \'hex\'))' : ''
+    throw new InvalidOptions(`SealedCookieFactory ${path} is ${bytes.length} bytes, it must be exactly ${KEY_BYTES}${hex}; ${KEY_HINT}`)
   }
   return bytes
 }

@@ -57,6 +57,7 @@ t.test('options: a missing, short, long, malformed or repeated key fails with FS
     t.throws(() => new SealedCookieFactory(options as never), { code: 'FST_SESSION_INVALID_OPTIONS' }, JSON.stringify(options))
   }
   t.throws(() => new SealedCookieFactory({ keys: [good, randomBytes(16)] }), /keys\[1\]/, 'the message names the bad key by position')
+  t.throws(() => new SealedCookieFactory({ keys: good.toString('hex') }), /Buffer\.from\(key, 'hex'\)/, 'a hex key gets a hint')
   t.ok(errors.FST_SESSION_INVALID_OPTIONS)
 })
 
