@@ -80,6 +80,8 @@ t.test('a cookie sealed with a key no longer configured gives a fresh session an
   t.equal(response.statusCode, 200)
   t.same(response.json().data, {})
   t.match(setCookies(response)[0], /^sid=;.*Max-Age=0/, 'the dead cookie is cleared')
+  const untouched = await after.inject({ url: '/untouched', headers: { cookie: cookieFor(sealed) } })
+  t.match(setCookies(untouched)[0], /^sid=;.*Max-Age=0/, 'even on a route that never reads the session')
 })
 
 t.test('key rotation: a session opened with an older key is resealed with the first and re-sent', async (t) => {
