@@ -66,7 +66,6 @@ export async function main (env: NodeJS.ProcessEnv, logger: boolean | object = t
   return app
 }
 
-/* c8 ignore next 3 */ // runs only when the file is started as a script
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   await main({ PORT: '3000', HOST: '127.0.0.1', ...process.env })
 }
