@@ -163,7 +163,8 @@ class SessionManager {
       if (state.stale) this.#clearCookie(state)
       return undefined
     }
-    if (session.isModified) return this.#save(state, session)
+    // An outdated session (sealed with an older key) is rewritten by a save, whatever changed.
+    if (session.isModified || internals.outdated(session)) return this.#save(state, session)
     const now = Date.now()
     if (this.#options.rolling && now - session.touchedAt >= this.#touchEveryMs) return this.#touch(state, session, now)
     if (state.renew) this.#setCookie(state, session.id as string, now)

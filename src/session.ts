@@ -44,6 +44,10 @@ export interface SessionInternals {
   markNew (session: Session<any>): void
   /** After a successful save: the stored record now matches, so nothing is pending. */
   markSaved (session: Session<any>, id: string): void
+  /** Set by a factory whose stored form of the session is out of date (sealed with an older key). */
+  markOutdated (session: Session<any>): void
+  /** The plugin saves an outdated session even when its data did not change. */
+  outdated (session: Session<any>): boolean
 }
 
 // Filled in by the class's static block, which alone can reach the #private fields.
@@ -62,6 +66,7 @@ export class Session<D extends SessionData = SessionData> {
   #deleted: Set<string> | null = null
   #regenerated = false
   #destroyed = false
+  #outdated = false
   #owner: SessionOwner | null = null
 
   constructor (data?: Partial<D>, id?: string | null) {
@@ -178,6 +183,7 @@ export class Session<D extends SessionData = SessionData> {
         session.id = null
         session.#changed = new Set(Object.keys(session.#data))
         session.#deleted = null
+        session.#outdated = false
       },
       markSaved (session, id) {
         session.id = id
@@ -186,7 +192,12 @@ export class Session<D extends SessionData = SessionData> {
         session.#destroyed = false
         session.#changed = null
         session.#deleted = null
-      }
+        session.#outdated = false
+      },
+      markOutdated (session) {
+        session.#outdated = true
+      },
+      outdated: (session) => session.#outdated
     }
   }
 }
