@@ -5,6 +5,10 @@ import type { ResolvedCookieOptions } from './options.js'
 /** Browsers keep a cookie of at most this many bytes (RFC 6265 §6.1 asks for at least 4096). */
 export const MAX_COOKIE_BYTES = 4096
 
+// RFC 6265 cookie-octets, less '%' (which readers decode): values made of these go out as they are,
+// so a signature's base64 '+' and '/' cost one byte each, not three.
+const COOKIE_OCTETS = /^[\x21\x23\x24\x26-\x2B\x2D-\x3A\x3C-\x5B\x5D-\x7E]*$/
+
 const EXPIRED = '; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0'
 
 function isSpace (code: number): boolean {
@@ -93,7 +97,8 @@ export class SessionCookie {
 
   /** The Set-Cookie line for a signed value; throws when browsers would drop it for its size. */
   serialize (signed: string, https: boolean, now: number): string {
-    let line = `${this.name}=${encodeURIComponent(signed)}${this.#attributes}`
+    const value = COOKIE_OCTETS.test(signed) ? signed : encodeURIComponent(signed)
+    let line = `${this.name}=${value}${this.#attributes}`
     if (this.#maxAge !== undefined) {
       line += `; Max-Age=${this.#maxAge}; Expires=${new Date(now + this.#maxAge * 1000).toUTCString()}`
     }

@@ -13,7 +13,7 @@ t.test('a first visit that sets data gets a signed cookie; the next visit loads 
   const first = await client.get('/')
   t.same(first.json(), { visits: 1 })
   const [line] = setCookies(first)
-  t.match(line, /^sid=[A-Za-z0-9_-]{43}\.[A-Za-z0-9%]+; Path=\/; HttpOnly; SameSite=Lax$/)
+  t.match(line, /^sid=[A-Za-z0-9_-]{43}\.[A-Za-z0-9+/]{43}; Path=\/; HttpOnly; SameSite=Lax$/)
   t.same(factory.calls, ['save'], 'a new visitor costs one save and no load')
 
   const second = await client.get('/')

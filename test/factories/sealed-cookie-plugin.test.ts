@@ -24,7 +24,7 @@ function sealedOf (response: LightMyRequestResponse, name = 'sid'): string {
 
 /** A Cookie header that carries `sealed`, signed as the plugin would. */
 function cookieFor (sealed: string): string {
-  return `sid=${encodeURIComponent(signer.sign(sealed))}`
+  return `sid=${signer.sign(sealed)}`
 }
 
 /** A seal made directly, with timestamps the plugin would never write: the past, on demand. */
@@ -127,16 +127,16 @@ t.test('the stored secret never appears in the cookie', async (t) => {
 })
 
 t.test('a Set-Cookie line of exactly 4096 bytes passes; one byte more fails with FST_SESSION_COOKIE_TOO_LARGE', async (t) => {
-  const app = await sealedApp(randomBytes(32))
-  t.teardown(() => app.close())
-  const send = (size: number): Promise<LightMyRequestResponse> => app.inject({ method: 'POST', url: '/set', payload: { pad: 'x'.repeat(size) } })
-  // The line's length for a given pad varies by request: each '+' or '/' in the signature is sent as
-  // three characters (%2B, %2F). So probe the pads around the limit until both sides are seen.
-  const probe = setCookies(await send(1000))[0]!
-  const base = probe.length - 2 * (probe.match(/%2[BF]/g) ?? []).length
-  const target = 1000 + Math.floor((4096 - base) * 3 / 4)
+  // A seal's base64url length never ends in some residues mod 4, so a single cookie name cannot
+  // hit every line length: try a few name lengths until both 4096 and 4097 have been seen.
+  const keys = randomBytes(32)
   const seen = new Map<number, number>() // line length -> status
-  for (let round = 0; round < 60 && !(seen.get(4096) === 200 && seen.get(4097) === 500); round++) {
+  for (const name of ['s', 'sd', 'sid', 'sidx']) {
+    if (seen.get(4096) === 200 && seen.get(4097) === 500) break
+    const app = await sealedApp(keys, { cookie: { name } })
+    const send = (size: number): Promise<LightMyRequestResponse> => app.inject({ method: 'POST', url: '/set', payload: { pad: 'x'.repeat(size) } })
+    const probe = setCookies(await send(1000))[0]!
+    const target = 1000 + Math.floor((4096 - probe.length) * 3 / 4)
     for (let size = target - 6; size <= target + 6; size++) {
       const response = await send(size)
       let length: number
@@ -154,6 +154,7 @@ t.test('a Set-Cookie line of exactly 4096 bytes passes; one byte more fails with
         t.equal(response.statusCode, length <= 4096 ? 200 : 500, `a ${length}-byte line: ${response.statusCode}`)
       }
     }
+    await app.close()
   }
   t.equal(seen.get(4096), 200, 'exactly 4096 bytes: saved')
   t.equal(seen.get(4097), 500, '4097 bytes: refused')

@@ -65,9 +65,11 @@ export class Client {
     const headers: Record<string, string> = {}
     if (this.cookie !== undefined) headers.cookie = this.cookie
     const response = await this.app.inject({ method, url, headers, ...(payload === undefined ? {} : { payload: payload as object }) })
-    const line = response.cookies.find((c) => c.name === this.name)
-    if (line !== undefined) {
-      this.cookie = line.value === '' ? undefined : `${this.name}=${line.value}`
+    // As a browser does: the value exactly as the server wrote it, the last line for our name.
+    for (const line of setCookies(response)) {
+      const pair = line.split(';')[0] as string
+      if (!pair.startsWith(`${this.name}=`)) continue
+      this.cookie = pair === `${this.name}=` ? undefined : pair
     }
     return response
   }
