@@ -4,7 +4,7 @@ import type { Session, SessionData } from './session.js'
  * Where sessions live. A factory decides what the id is: a store key, or the whole sealed
  * session. Only `load` and `save` are required; every method returns a promise.
  */
-export interface SessionFactory<D extends SessionData = SessionData> {
+export interface SessionFactory<D extends object = SessionData> {
   /** The session behind `id`, or null when it is unknown or expired. Never throw for a bad id. */
   load (id: string): Promise<Session<D> | null>
   /**

@@ -9,7 +9,7 @@ export interface SessionData {
 }
 
 /** A session as plain JSON: what `toJSON()` gives and `fromJSON()` takes. */
-export interface SessionRecord<D extends SessionData = SessionData> {
+export interface SessionRecord<D extends object = SessionData> {
   id: string | null
   data: Partial<D>
   createdAt: number
@@ -53,7 +53,7 @@ export interface SessionInternals {
 // Filled in by the class's static block, which alone can reach the #private fields.
 export let internals: SessionInternals
 
-export class Session<D extends SessionData = SessionData> {
+export class Session<D extends object = SessionData> {
   id: string | null
   /** Epoch ms after which the session is dead; set by the plugin before every save or touch. */
   expiresAt: number | null = null
@@ -120,7 +120,7 @@ export class Session<D extends SessionData = SessionData> {
   }
 
   clear (): void {
-    for (const key of Object.keys(this.#data)) this.delete(key)
+    for (const key of Object.keys(this.#data)) this.delete(key as keyof D & string)
   }
 
   /** What was set and deleted since the session was loaded: what a merging factory applies. */
@@ -129,7 +129,7 @@ export class Session<D extends SessionData = SessionData> {
     if (this.#changed !== null) {
       for (const key of this.#changed) set[key] = this.#data[key]
     }
-    return { set: set as Partial<D>, deleted: this.#deleted === null ? [] : [...this.#deleted] }
+    return { set: set as Partial<D>, deleted: (this.#deleted === null ? [] : [...this.#deleted]) as Array<keyof D & string> }
   }
 
   /** Gives the session a new id at its next save and destroys the old one (call it at login). */
@@ -161,7 +161,7 @@ export class Session<D extends SessionData = SessionData> {
     }
   }
 
-  static fromJSON<D extends SessionData = SessionData> (record: SessionRecord<D>): Session<D> {
+  static fromJSON<D extends object = SessionData> (record: SessionRecord<D>): Session<D> {
     const session = new Session<D>(record.data, record.id)
     if (Number.isFinite(record.createdAt)) session.createdAt = record.createdAt
     if (Number.isFinite(record.touchedAt)) session.touchedAt = record.touchedAt

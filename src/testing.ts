@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, it } from 'node:test'
 import type { SessionFactory } from './factory.js'
 import { generateId } from './options.js'
-import { Session, type SessionData } from './session.js'
+import { Session } from './session.js'
 
 export interface FactorySuiteOptions {
   /**
@@ -20,7 +20,7 @@ export interface FactorySuiteOptions {
 type Make = () => SessionFactory<any> | Promise<SessionFactory<any>>
 
 // What the plugin does before a save: an id for a new session, and an expiry.
-function prepare<D extends SessionData> (session: Session<D>, ttlMs = 60_000): Session<D> {
+function prepare<D extends object> (session: Session<D>, ttlMs = 60_000): Session<D> {
   if (session.isNew) session.id = generateId()
   session.touchedAt = Date.now()
   session.expiresAt = Date.now() + ttlMs

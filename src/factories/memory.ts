@@ -32,7 +32,7 @@ function positiveInteger (value: unknown, fallback: number, name: string): numbe
  * Sessions in this process's memory: the default for one instance and for tests. Bounded, and
  * saves merge each session's changes, so concurrent requests on one session all keep theirs.
  */
-export class MemoryFactory<D extends SessionData = SessionData> implements SessionFactory<D> {
+export class MemoryFactory<D extends object = SessionData> implements SessionFactory<D> {
   readonly #entries = new Map<string, Entry>()
   readonly #maxSessions: number
   readonly #ttlMs: number
@@ -76,7 +76,7 @@ export class MemoryFactory<D extends SessionData = SessionData> implements Sessi
     // Destroyed (or expired) while this request ran: it stays gone.
     if (entry === undefined) return id
     const { set, deleted } = session.changes()
-    for (const key of Object.keys(set)) entry.values.set(key, JSON.stringify(set[key]))
+    for (const [key, value] of Object.entries(set)) entry.values.set(key, JSON.stringify(value))
     for (const key of deleted) entry.values.delete(key)
     entry.touchedAt = session.touchedAt
     entry.expiresAt = expiresAt
