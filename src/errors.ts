@@ -58,6 +58,13 @@ export const CorruptRecord = createError(
   500
 )
 
+export const StoreReservedKey = createError(
+  'FST_SESSION_STORE_RESERVED_KEY',
+  'Session key "%s" is reserved by the express-session record format, which keeps its metadata there; pick another key',
+  500,
+  TypeError
+)
+
 export const errors = {
   FST_SESSION_INVALID_OPTIONS: InvalidOptions,
   FST_SESSION_STORE_UNAVAILABLE: StoreUnavailable,
@@ -67,5 +74,6 @@ export const errors = {
   FST_SESSION_RESERVED_KEY: ReservedKey,
   FST_SESSION_DETACHED: Detached,
   FST_SESSION_NOT_LOADED: NotLoaded,
-  FST_SESSION_CORRUPT_RECORD: CorruptRecord
+  FST_SESSION_CORRUPT_RECORD: CorruptRecord,
+  FST_SESSION_STORE_RESERVED_KEY: StoreReservedKey
 } as const

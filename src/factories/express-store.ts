@@ -1,0 +1,218 @@
+import { InvalidOptions, StoreReservedKey } from '../errors.js'
+import type { SessionFactory } from '../factory.js'
+import { generateId } from '../options.js'
+import { Session, type SessionData } from '../session.js'
+
+/**
+ * An express-session compatible store: `connect-redis`, `connect-pg-simple`, express-session's
+ * `MemoryStore`... Only the callback methods below are used; a store's `touch` is not (see
+ * `fromExpressStore`).
+ */
+export interface ExpressStore {
+  get (sid: string, callback: (error: unknown, session?: unknown) => void): unknown
+  set (sid: string, session: unknown, callback: (error?: unknown) => void): unknown
+  destroy (sid: string, callback: (error?: unknown) => void): unknown
+}
+
+/** What we keep in the record's `cookie` object, where express-session keeps its own metadata. */
+export interface ExpressStoreCookie {
+  /** express-session's persistent-cookie lifetime; always null: our cookie options stay in the plugin. */
+  originalMaxAge: null
+  /** `session.expiresAt`: every connect-* store derives its TTL from it. */
+  expires: Date | null
+  /** `session.createdAt` and `session.touchedAt`, epoch ms. */
+  createdAt: number
+  touchedAt: number
+  /** Milliseconds left, for the stores that read `cookie.maxAge` as express-session's Cookie offers it. */
+  readonly maxAge: number | null
+}
+
+/** The object handed to `store.set()`: express-session's shape, data keys beside `cookie`. */
+export interface ExpressStoreRecord {
+  cookie: ExpressStoreCookie
+  [key: string]: unknown
+}
+
+// express-session keeps its metadata under this key; prototype keys never leave a store.
+const COOKIE = 'cookie'
+const SKIPPED = new Set([COOKIE, '__proto__', 'constructor', 'prototype'])
+
+class StoreCookie implements ExpressStoreCookie {
+  readonly originalMaxAge = null
+  readonly expires: Date | null
+  readonly createdAt: number
+  readonly touchedAt: number
+
+  constructor (session: Session<any>) {
+    this.expires = session.expiresAt === null ? null : new Date(session.expiresAt)
+    this.createdAt = session.createdAt
+    this.touchedAt = session.touchedAt
+  }
+
+  // A getter on the prototype: stores can read it, JSON does not write it (as with express-session).
+  get maxAge (): number | null {
+    return this.expires === null ? null : this.expires.getTime() - Date.now()
+  }
+}
+
+interface StoredSession {
+  data: Record<string, unknown>
+  createdAt: number | undefined
+  touchedAt: number | undefined
+  expiresAt: number | null
+}
+
+function time (value: unknown): number | null {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : null
+  if (typeof value !== 'string' && !(value instanceof Date)) return null
+  const ms = new Date(value).getTime()
+  return Number.isNaN(ms) ? null : ms
+}
+
+function stamp (value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined
+}
+
+/** Reads a record in express-session's shape; null for nothing, garbage, or a record past its expiry. */
+function readRecord (record: unknown, now: number): StoredSession | null {
+  if (record === null || typeof record !== 'object' || Array.isArray(record)) return null
+  const fields = record as Record<string, unknown>
+  const cookie = (typeof fields[COOKIE] === 'object' && fields[COOKIE] !== null ? fields[COOKIE] : {}) as Record<string, unknown>
+  const expiresAt = time(cookie.expires)
+  if (expiresAt !== null && expiresAt <= now) return null
+  const data: Record<string, unknown> = Object.create(null)
+  for (const key of Object.keys(fields)) {
+    if (!SKIPPED.has(key)) data[key] = fields[key]
+  }
+  return { data, createdAt: stamp(cookie.createdAt), touchedAt: stamp(cookie.touchedAt), expiresAt }
+}
+
+function buildRecord (session: Session<any>, data: Record<string, unknown>): ExpressStoreRecord {
+  return { cookie: new StoreCookie(session), ...data }
+}
+
+function checkKeys (keys: Iterable<string>): void {
+  for (const key of keys) {
+    if (key === COOKIE) throw new StoreReservedKey(key)
+  }
+}
+
+type Method = 'get' | 'set' | 'destroy'
+
+/** One store call as a promise; a store that throws, or calls back with an error, rejects. */
+function call<T> (store: ExpressStore, method: Method, ...args: unknown[]): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    // A store that calls back twice is ignored the second time: a promise settles once.
+    const callback = (error: unknown, value?: unknown): void => {
+      if (error) reject(error)
+      else resolve(value as T)
+    }
+    try {
+      (store[method] as (...params: unknown[]) => unknown)(...args, callback)
+    } catch (error) {
+      reject(error)
+    }
+  })
+}
+
+/**
+ * A `SessionFactory` over an express-session store. Merging saves re-read the record and apply
+ * the session's changes; calls on one id are queued in this process so that concurrent requests
+ * merge here (across processes the store's get/set leaves a window no callback API can close).
+ */
+class ExpressStoreFactory<D extends object> implements SessionFactory<D> {
+  readonly #store: ExpressStore
+  /** The tail of the queue of writes per session id. */
+  readonly #queues = new Map<string, Promise<void>>()
+
+  constructor (store: ExpressStore) {
+    this.#store = store
+  }
+
+  async load (id: string): Promise<Session<D> | null> {
+    const now = Date.now()
+    const stored = await this.#read(id, now)
+    if (stored === null) return null
+    const session = new Session<D>(stored.data as Partial<D>, id)
+    session.expiresAt = stored.expiresAt
+    if (stored.createdAt === undefined || stored.touchedAt === undefined) {
+      // Written by express-session or @fastify/session: our clocks start now, and the first
+      // request rewrites the record with them (a re-set key is a change), which also renews its TTL.
+      session.createdAt = session.touchedAt = now
+      const first = Object.keys(stored.data)[0]
+      if (first !== undefined) session.set(first as keyof D & string, stored.data[first] as D[keyof D & string])
+      return session
+    }
+    session.createdAt = stored.createdAt
+    session.touchedAt = stored.touchedAt
+    return session
+  }
+
+  async save (session: Session<D>): Promise<string> {
+    const id = session.id ?? generateId()
+    if (session.isNew) {
+      const data = session.data as Record<string, unknown>
+      checkKeys(Object.keys(data))
+      await call(this.#store, 'set', id, buildRecord(session, data))
+      return id
+    }
+    const { set, deleted } = session.changes()
+    checkKeys(Object.keys(set))
+    await this.#queue(id, async () => {
+      const stored = await this.#read(id, Date.now())
+      // Destroyed (or expired) while this request ran: it stays gone.
+      if (stored === null) return
+      Object.assign(stored.data, set)
+      for (const key of deleted) delete stored.data[key]
+      await call(this.#store, 'set', id, buildRecord(session, stored.data))
+    })
+    return id
+  }
+
+  destroy (id: string): Promise<void> {
+    return this.#queue(id, () => call(this.#store, 'destroy', id))
+  }
+
+  async #read (id: string, now: number): Promise<StoredSession | null> {
+    let record: unknown
+    try {
+      record = await call(this.#store, 'get', id)
+    } catch (error) {
+      // Some file-backed stores report an unknown id this way, as @fastify/session accepts.
+      if ((error as { code?: unknown } | null)?.code === 'ENOENT') return null
+      throw error
+    }
+    return readRecord(record, now)
+  }
+
+  /** Runs `task` after every earlier task on `id` in this process has finished. */
+  #queue (id: string, task: () => Promise<void>): Promise<void> {
+    const run = (this.#queues.get(id) ?? Promise.resolve()).then(task)
+    const tail = run.catch(() => {})
+    this.#queues.set(id, tail)
+    tail.then(() => {
+      if (this.#queues.get(id) === tail) this.#queues.delete(id)
+    })
+    return run
+  }
+}
+
+/**
+ * Turns an express-session store (callback `get`/`set`/`destroy`, such as `connect-redis` or
+ * `connect-pg-simple`) into a `SessionFactory`. Its errors reject, so the plugin answers 503.
+ * Records keep express-session's shape: data keys beside a `cookie` object whose `expires` is
+ * `session.expiresAt` (the store's TTL) and which also holds `createdAt` and `touchedAt`. The
+ * store's `touch` is not used: it only extends a TTL and cannot record the last activity the idle
+ * timeout needs, so the plugin rolls these sessions with a save.
+ */
+export function fromExpressStore<D extends object = SessionData> (store: ExpressStore): SessionFactory<D> {
+  if (store === null || typeof store !== 'object') {
+    throw new InvalidOptions('fromExpressStore(store) needs an express-session store object')
+  }
+  for (const method of ['get', 'set', 'destroy'] as const) {
+    if (typeof store[method] !== 'function') {
+      throw new InvalidOptions(`fromExpressStore(store): store.${method} must be a function (callback style, as express-session stores have)`)
+    }
+  }
+  return new ExpressStoreFactory<D>(store)
+}
