@@ -69,7 +69,8 @@ export class Session<D extends object = SessionData> {
   #outdated = false
   #owner: SessionOwner | null = null
 
-  constructor (data?: Partial<D>, id?: string | null) {
+  // NoInfer: the data type comes from `Session<MyData>` or SessionData, never from the first values.
+  constructor (data?: Partial<NoInfer<D>>, id?: string | null) {
     this.#data = copyData(data)
     this.id = id ?? null
     this.#isNew = this.id === null

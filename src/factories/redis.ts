@@ -72,7 +72,7 @@ function isNoScript (error: unknown): boolean {
  * Sessions in Redis, Valkey or Redis Cluster, shared by every instance of your app: one hash per
  * session, each key a field, so concurrent requests that change different keys all keep theirs.
  */
-export class RedisFactory<D extends SessionData = SessionData> implements SessionFactory<D> {
+export class RedisFactory<D extends object = SessionData> implements SessionFactory<D> {
   readonly #client: RedisClientLike
   readonly #prefix: string
   readonly #ttlMs: number
