@@ -37,3 +37,8 @@ const prefs = new Session<Prefs>()
 prefs.set('theme', 'dark')
 // @ts-expect-error not a theme
 prefs.set('theme', 'blue')
+
+// Without a type argument a session is a Session<SessionData>: its first values do not narrow it.
+const open = new Session({ a: 1 })
+expectType<Session>()(open)
+open.set('b', 'anything')

@@ -37,3 +37,8 @@ const other = new Session<{ theme: string }>({ theme: 'dark' })
 expectType<string | undefined>()(other.get('theme'))
 // @ts-expect-error the augmented keys belong to SessionData, not to OtherData
 other.get('visits')
+
+// A session built from a few values is still the app's SessionData.
+const built = new Session({ visits: 1 })
+expectType<Session>()(built)
+expectType<string | undefined>()(built.get('userId'))
