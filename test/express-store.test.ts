@@ -100,13 +100,15 @@ t.test('the cookie object offers maxAge as express-session\'s does, without stor
   t.ok(await factory.load(id))
 })
 
-t.test('records that are not sessions, or are past their expiry, load as null', async (t) => {
+t.test('records past their expiry load as null; records that are not sessions are corrupt', async (t) => {
   const store = new RecordStore()
   const factory = fromExpressStore(store)
+  store.records.set('text', 'not an object')
+  store.records.set('list', [1, 2])
+  await t.rejects(factory.load('text'), { code: 'FST_SESSION_CORRUPT_RECORD' })
+  await t.rejects(factory.load('list'), { code: 'FST_SESSION_CORRUPT_RECORD' })
   const past = new Date(Date.now() - 1_000)
   const planted: Record<string, unknown> = {
-    text: 'not an object',
-    list: [1, 2],
     expiredDate: { cookie: { expires: past.toISOString() }, user: 'ada' },
     expiredNumber: { cookie: { expires: past.getTime() }, user: 'ada' }
   }

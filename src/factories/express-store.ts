@@ -1,4 +1,4 @@
-import { InvalidOptions, StoreReservedKey } from '../errors.js'
+import { CorruptRecord, InvalidOptions, StoreReservedKey } from '../errors.js'
 import type { SessionFactory } from '../factory.js'
 import { generateId } from '../options.js'
 import { Session, type SessionData } from '../session.js'
@@ -73,9 +73,13 @@ function stamp (value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) ? value : undefined
 }
 
-/** Reads a record in express-session's shape; null for nothing, garbage, or a record past its expiry. */
+/** Reads a record in express-session's shape; null for none, or one past its expiry. */
 function readRecord (record: unknown, now: number): StoredSession | null {
-  if (record === null || typeof record !== 'object' || Array.isArray(record)) return null
+  if (record === null || record === undefined) return null
+  // Another writer, or a serializer that does not match the store's: say so, as RedisFactory does.
+  if (typeof record !== 'object' || Array.isArray(record)) {
+    throw new CorruptRecord(`the store returned ${Array.isArray(record) ? 'an array' : `a ${typeof record}`}, not an express-session object`)
+  }
   const fields = record as Record<string, unknown>
   const cookie = (typeof fields[COOKIE] === 'object' && fields[COOKIE] !== null ? fields[COOKIE] : {}) as Record<string, unknown>
   const expiresAt = time(cookie.expires)
