@@ -15,6 +15,8 @@ async function buildFlashApp (): Promise<FastifyInstance> {
     return reply.redirect('/')
   })
   app.get('/', async (_request, reply) => ({ info: reply.flash('info'), rest: reply.flash() }))
+  // reply.flash() always writes the `flash` key: guarded, a page with nothing to show writes nothing.
+  app.get('/guarded', async (request, reply) => request.session.has('flash') ? reply.flash() : {})
   return app
 }
 
@@ -31,6 +33,19 @@ t.test('a flash message set before a redirect is shown once, on the next page', 
 
   const other = new Client(app)
   t.same((await other.get('/')).json(), { info: [], rest: {} }, 'another visitor sees none of it')
+  t.ok(other.cookie, 'unguarded, reading flash made that visitor a session (flash: {})')
+})
+
+t.test('a page that checks has(\'flash\') first leaves visitors without messages sessionless', async (t) => {
+  const app = await buildFlashApp()
+  t.teardown(() => app.close())
+  const visitor = await app.inject({ url: '/guarded' })
+  t.same(visitor.json(), {})
+  t.equal(visitor.headers['set-cookie'], undefined)
+
+  const user = new Client(app)
+  await user.post('/save')
+  t.same((await user.get('/guarded')).json(), { info: ['Saved'], warning: ['Check your email'] })
 })
 
 t.test('@fastify/flash must be registered after the session plugin (it declares the `session` decorator it needs)', async (t) => {
