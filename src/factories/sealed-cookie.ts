@@ -90,7 +90,7 @@ function resolveKeys (options: unknown): Key[] {
  * Stateless sessions: the whole session, timestamps included, is sealed with AES-256-GCM into
  * the value the plugin puts in the cookie. Nothing is stored, so nothing can be revoked early.
  */
-export class SealedCookieFactory<D extends SessionData = SessionData> implements SessionFactory<D> {
+export class SealedCookieFactory<D extends object = SessionData> implements SessionFactory<D> {
   readonly #keys: Key[]
   readonly #sealer: Key
 
