@@ -82,7 +82,7 @@ for (const under of factoriesUnderTest) {
       if (write) {
         const written = await app.inject({ method: 'POST', url: '/note', headers: { cookie: `sid=${tampered}` } })
         assert.equal(written.statusCode, 200)
-        assert.ok(!calls.includes('load'), 'the factory was asked to load a tampered cookie')
+        assert.equal(calls.filter((call) => call === 'load').length, 0, 'the factory was asked to load a tampered cookie')
         const issued = cookieValueIn(written.headers['set-cookie']) as string
         assert.notEqual(issued.slice(0, issued.lastIndexOf('.')), cookie.value.slice(0, cookie.value.lastIndexOf('.')), 'a tampered cookie chose its id')
         trap.rememberCookie(issued)
