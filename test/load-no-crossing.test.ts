@@ -1,0 +1,89 @@
+// Load without crossing: 2,000 clients over real sockets, 100 requests in flight, each logging in
+// as its own user (regenerate, set user and a token of its own) and reading /me five times.
+// Every answer must be its own: zero crossed sessions.
+import { randomBytes } from 'node:crypto'
+import { Agent } from 'node:http'
+import Fastify from 'fastify'
+import t from 'tap'
+import sessionPlugin from '../src/index.js'
+import { SECRET } from './helpers/app.js'
+import { factoriesUnderTest, useFactory } from './helpers/factories-under-test.js'
+import { pool, send, type HttpResponse } from './helpers/http.js'
+import { cookieValueIn } from './helpers/log-trap.js'
+
+const CLIENTS = 2_000
+const IN_FLIGHT = 100
+const READS = 5
+
+interface Client {
+  user: string
+  token: string
+  cookie: string | undefined
+  ids: string[]
+}
+
+for (const under of factoriesUnderTest) {
+  t.test(`${under.name}: ${CLIENTS} concurrent clients each see only their own session`, async (t) => {
+    const { factory, dispose } = await useFactory(under)
+    const app = Fastify()
+    await app.register(sessionPlugin, { factory, secret: SECRET })
+    app.post<{ Body: { user: string, token: string } }>('/login', async (request) => {
+      request.session.regenerate()
+      request.session.set('user', request.body.user)
+      request.session.set('token', request.body.token)
+      return { ok: true }
+    })
+    app.get('/me', async (request) => ({ user: request.session.get('user') ?? null, token: request.session.get('token') ?? null }))
+    await app.listen({ host: '127.0.0.1', port: 0 })
+    const port = (app.server.address() as { port: number }).port
+    const agent = new Agent({ keepAlive: true, maxSockets: IN_FLIGHT })
+    t.teardown(async () => {
+      agent.destroy()
+      await app.close()
+      await dispose()
+    })
+
+    const clients: Client[] = Array.from({ length: CLIENTS }, (_, i) => ({
+      user: `user-${i}`,
+      token: randomBytes(12).toString('base64url'),
+      cookie: undefined,
+      ids: []
+    }))
+    const problems: string[] = []
+    let requests = 0
+
+    const call = async (client: Client, method: string, path: string, body?: object): Promise<HttpResponse> => {
+      const headers: Record<string, string> = client.cookie === undefined ? {} : { cookie: client.cookie }
+      const response = await send(port, agent, method, path, headers, body === undefined ? undefined : JSON.stringify(body))
+      requests++
+      if (response.status !== 200) problems.push(`${client.user} ${method} ${path}: status ${response.status}`)
+      const value = cookieValueIn(response.headers['set-cookie'])
+      if (value !== undefined && value !== '') {
+        client.cookie = `sid=${encodeURIComponent(value)}`
+        client.ids.push(value.slice(0, value.lastIndexOf('.')))
+      }
+      return response
+    }
+
+    const started = performance.now()
+    await pool(clients, IN_FLIGHT, async (client) => {
+      await call(client, 'POST', '/login', { user: client.user, token: client.token })
+      for (let i = 0; i < READS; i++) {
+        const me = JSON.parse((await call(client, 'GET', '/me')).body) as { user: string | null, token: string | null }
+        if (me.user !== client.user || me.token !== client.token) {
+          problems.push(`${client.user} read ${JSON.stringify(me.user)} with ${me.token === client.token ? 'its own' : 'another'} token`)
+        }
+      }
+    })
+    const seconds = (performance.now() - started) / 1000
+
+    t.same(problems.slice(0, 10), [], `zero crossed sessions or failed requests (${problems.length} problems)`)
+    t.equal(requests, CLIENTS * (1 + READS), 'every request was made')
+    t.ok(clients.every((c) => c.ids.length === 1), 'each client got its id at login and kept it for its reads')
+    t.equal(new Set(clients.map((c) => c.ids[0])).size, CLIENTS, 'no id was ever given to two clients')
+    if (typeof (factory as { size?: unknown }).size === 'number') {
+      t.equal((factory as unknown as { size: number }).size, CLIENTS, 'one session per client in the store')
+    }
+    t.comment(`${requests} requests in ${seconds.toFixed(1)} s (${(requests / seconds).toFixed(0)} req/s, ${IN_FLIGHT} in flight)`)
+  })
+}
