@@ -5,7 +5,7 @@ import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fast
 import t, { type Test } from 'tap'
 import sessionPlugin from '../src/index.js'
 import { OLD_SECRET, SECRET } from './helpers/app.js'
-import { FakeClock } from './helpers/clock.js'
+import { fakeClock } from './helpers/clock.js'
 import { factoriesUnderTest, useFactory } from './helpers/factories-under-test.js'
 import { LogTrap, cookieValueIn, signId } from './helpers/log-trap.js'
 
@@ -84,7 +84,7 @@ function assertPrivate (t: Test, response: LightMyRequestResponse, what: string,
 
 for (const under of factoriesUnderTest) {
   t.test(`${under.name}: every response that sets or clears the cookie is private to its user`, async (t) => {
-    const clock = new FakeClock()
+    const clock = fakeClock(t)
     const { factory, dispose } = await useFactory(under)
     const trap = new LogTrap()
     const app = await cacheApp(factory, trap)
@@ -93,7 +93,6 @@ for (const under of factoriesUnderTest) {
       await app.close()
       await persistent.close()
       await dispose()
-      clock.restore()
     })
     const post = (url: string, value?: string): Promise<LightMyRequestResponse> =>
       app.inject({ method: 'POST', url, headers: value === undefined ? {} : { cookie: `sid=${encodeURIComponent(value)}` } })

@@ -7,11 +7,12 @@ import fc from 'fast-check'
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
 import t from 'tap'
 import sessionPlugin, { type SessionFactory } from '../src/index.js'
-import { FakeClock } from './helpers/clock.js'
+import { fakeClock } from './helpers/clock.js'
 import { statefulFactories, useFactory, wrapFactory, type FactoryUnderTest } from './helpers/factories-under-test.js'
 import { checkProperty } from './helpers/fuzz.js'
 import { LogTrap, cookieValueIn, signId } from './helpers/log-trap.js'
 
+const START = Date.UTC(2030, 0, 1)
 const IDLE_S = 600
 const ABSOLUTE_S = 3_600
 const IDLE = IDLE_S * 1000
@@ -45,7 +46,7 @@ function count (model: Model, kind: string): void {
 }
 
 interface Real {
-  clock: FakeClock
+  clock: ReturnType<typeof fakeClock>
   /** The factory itself, to compare the store with the model. */
   store: SessionFactory<any>
   /** What the app uses: the same factory, kept open across secret rotations. */
@@ -219,7 +220,7 @@ class Wait implements Command {
   check (): boolean { return true }
   async run (model: Model, real: Real): Promise<void> {
     model.now += this.ms
-    real.clock.now = model.now
+    real.clock.advance(this.ms)
   }
 
   toString (): string { return `wait(${this.ms / 1000}s)` }
@@ -232,7 +233,7 @@ class StayActive implements Command {
   async run (model: Model, real: Real): Promise<void> {
     for (let waited = 0; waited < this.ms; waited += 300_000) {
       model.now += 300_000
-      real.clock.now = model.now
+      real.clock.advance(300_000)
       const { jar } = await step(model, real, 'me', model.jar, '')
       if (jar !== undefined) model.jar = jar
     }
@@ -281,8 +282,7 @@ const commands = [
 
 for (const under of statefulFactories) {
   t.test(`${under.name}: a user's life matches the model at every step`, async (t) => {
-    const clock = new FakeClock()
-    t.teardown(() => clock.restore())
+    const clock = fakeClock(t, START)
     const trap = new LogTrap()
     let runs = 0
     let commandsRun = 0
@@ -291,8 +291,8 @@ for (const under of statefulFactories) {
     await checkProperty(fc.asyncProperty(fc.commands(commands, { maxCommands: 40, size: 'max' }), async (cmds) => {
       const made = await useFactory(under as FactoryUnderTest)
       const factory = wrapFactory(made.factory, { keepOpen: true })
-      clock.now = Date.UTC(2030, 0, 1)
-      const model: Model = { now: clock.now, epoch: 0, sessions: new Map(), jar: null, issued: [], outcomes: new Map() }
+      clock.advance(START - clock.now()) // each life starts at the same instant
+      const model: Model = { now: START, epoch: 0, sessions: new Map(), jar: null, issued: [], outcomes: new Map() }
       const real: Real = { clock, store: made.factory, factory, app: await buildApp(factory, 0, trap), trap }
       try {
         await fc.asyncModelRun(() => ({ model, real }), cmds)

@@ -15,25 +15,3 @@ export function fakeClock (t: Test, start = Date.now()): { advance: (ms: number)
     now: () => now
   }
 }
-
-/**
- * A clock the test moves by hand. The plugin and MemoryFactory read time only through
- * `Date.now()`, so this replaces just that: setTimeout (storeTimeout) keeps real time and never hangs.
- */
-export class FakeClock {
-  readonly #real = Date.now
-  now: number
-
-  constructor (start = Date.UTC(2030, 0, 1)) {
-    this.now = start
-    Date.now = () => this.now
-  }
-
-  advance (ms: number): void {
-    this.now += ms
-  }
-
-  restore (): void {
-    Date.now = this.#real
-  }
-}
