@@ -1,6 +1,10 @@
 // Defects the hardening tests found in the core, each pinned by a test named after it.
+import Fastify from 'fastify'
 import t from 'tap'
-import { buildApp, sessionCookie } from './helpers/app.js'
+import sessionPlugin, { MemoryFactory, type SessionFactory } from '../src/index.js'
+import { idHash, redactId } from '../src/redact.js'
+import { SECRET, buildApp, sessionCookie } from './helpers/app.js'
+import { LogTrap, cookieValueIn } from './helpers/log-trap.js'
 
 t.test('readCookie is linear: a 600 kB Cookie header of "="-less segments costs milliseconds, not seconds', async (t) => {
   const app = await buildApp()
@@ -16,4 +20,68 @@ t.test('readCookie is linear: a 600 kB Cookie header of "="-less segments costs 
     // Quadratic scanning took ~5 s here; linear takes ~10 ms. The bound leaves room for a loaded box.
     t.ok(elapsed < 1_500, `${JSON.stringify(filler)} filler: ${elapsed.toFixed(0)} ms`)
   }
+})
+
+t.test('a factory error that names the session id is logged with a short hash, never the id', async (t) => {
+  const trap = new LogTrap()
+  const inner = new MemoryFactory()
+  const thrown: Error[] = []
+  let mode: 'reject' | 'throw' | 'frozen' | 'string' | 'object' = 'reject'
+  const careless: SessionFactory<any> = {
+    load: (id) => {
+      const error = new Error(`cannot read session ${id}`, { cause: new Error(`connection lost during GET ${id}`) })
+      thrown.push(error)
+      if (mode === 'throw') throw error
+      if (mode === 'frozen') return Promise.reject(Object.freeze(error))
+      // eslint-disable-next-line prefer-promise-reject-errors
+      if (mode === 'string') return Promise.reject(`cannot read session ${id}`)
+      // eslint-disable-next-line prefer-promise-reject-errors
+      if (mode === 'object') return Promise.reject({ reason: 'gone', key: `sessions:${id}`, tried: [id] })
+      return Promise.reject(error)
+    },
+    save: (session) => inner.save(session)
+  }
+  const app = Fastify({ logger: trap.logger })
+  await app.register(sessionPlugin, { factory: careless, secret: SECRET })
+  app.post('/set', async (request) => {
+    request.session.set('user', 'ada')
+    return 'ok'
+  })
+  app.get('/read', async (request) => request.session.get('user') ?? null)
+  const causes: unknown[] = []
+  app.addHook('onError', async (_request, _reply, error) => { causes.push(error.cause) })
+  t.teardown(() => app.close())
+
+  const value = cookieValueIn((await app.inject({ method: 'POST', url: '/set' })).headers['set-cookie']) as string
+  const id = value.slice(0, value.lastIndexOf('.'))
+  trap.rememberCookie(value)
+  for (const each of ['reject', 'throw', 'string', 'object'] as const) {
+    mode = each
+    const response = await app.inject({ method: 'GET', url: '/read', headers: { cookie: `sid=${encodeURIComponent(value)}` } })
+    t.equal(response.statusCode, 503, `${each}: 503`)
+  }
+  t.equal(causes[0], thrown[0], 'the cause is the factory\'s own error object, not a copy')
+  t.equal(causes[1], thrown[1])
+  t.match((causes[0] as Error).message, `[session #${idHash(id)}]`, 'the id is replaced by its short hash')
+  t.notMatch(((causes[0] as Error).cause as Error).message, id, 'in nested causes too')
+  t.same(trap.leaks(), [], 'the id is in no log line')
+  t.equal(trap.errors().length, 4, 'each fault still logged once')
+  t.match(causes[3], { reason: 'gone', key: `sessions:[session #${idHash(id)}]` }, 'an object cause keeps its other properties')
+
+  mode = 'frozen'
+  const frozen = await app.inject({ method: 'GET', url: '/read', headers: { cookie: `sid=${encodeURIComponent(value)}` } })
+  t.equal(frozen.statusCode, 503, 'a frozen error cannot be redacted, but it is still a 503, never a crash')
+})
+
+t.test('redactId leaves alone what it cannot or need not change', async (t) => {
+  const error = new Error('no id here')
+  t.equal(redactId(error, 'some-session-id').message, 'no id here')
+  t.equal(redactId(error, '').message, 'no id here', 'an empty id replaces nothing')
+  t.equal(redactId(error, null), error)
+  t.equal(redactId('a string cause', 'zz'), 'a string cause', 'a string without the id is kept as it is')
+  t.equal(redactId(null, 'a'), null)
+  t.equal(redactId(42, 'a'), 42)
+  const cycle: Record<string, unknown> = { note: 'id-123 here' }
+  cycle.self = cycle
+  t.equal(redactId(cycle, 'id-123').note, `[session #${idHash('id-123')}] here`, 'a cycle is walked to a bounded depth')
 })
