@@ -85,3 +85,21 @@ t.test('redactId leaves alone what it cannot or need not change', async (t) => {
   cycle.self = cycle
   t.equal(redactId(cycle, 'id-123').note, `[session #${idHash('id-123')}] here`, 'a cycle is walked to a bounded depth')
 })
+
+t.test('a value JSON cannot hold is reported by its top-level key, never by the keys (data) inside it', async (t) => {
+  const trap = new LogTrap()
+  const app = Fastify({ logger: trap.logger })
+  await app.register(sessionPlugin, { factory: new MemoryFactory(), secret: SECRET })
+  app.post('/contacts', async (request) => {
+    request.session.set('contacts', { 'grace.hopper@example.com': { phones: ['555-0100', () => 'not json'] } })
+    return 'ok'
+  })
+  t.teardown(() => app.close())
+  trap.remember('grace.hopper@example.com')
+
+  const response = await app.inject({ method: 'POST', url: '/contacts' })
+  t.equal(response.statusCode, 500)
+  t.equal(response.json().code, 'FST_SESSION_NOT_SERIALIZABLE')
+  t.match(response.json().message, '"/contacts/*/*/1"', 'the path keeps the top-level key and array indices')
+  t.same(trap.leaks(), [], 'the email used as a key is in no log line')
+})
