@@ -2,13 +2,12 @@
 // as its own user (regenerate, set user and a token of its own) and reading /me five times.
 // Every answer must be its own: zero crossed sessions.
 import { randomBytes } from 'node:crypto'
-import { Agent } from 'node:http'
 import Fastify from 'fastify'
 import t from 'tap'
 import sessionPlugin from '../src/index.js'
 import { SECRET } from './helpers/app.js'
 import { factoriesUnderTest, useFactory } from './helpers/factories-under-test.js'
-import { pool, send, type HttpResponse } from './helpers/http.js'
+import { KeepAliveConnection, type HttpResponse } from './helpers/http.js'
 import { cookieValueIn } from './helpers/log-trap.js'
 
 const CLIENTS = 2_000
@@ -23,7 +22,7 @@ interface Client {
 }
 
 for (const under of factoriesUnderTest) {
-  t.test(`${under.name}: ${CLIENTS} concurrent clients each see only their own session`, async (t) => {
+  t.test(`${under.name}: ${CLIENTS} concurrent clients each see only their own session`, { skip: under.skip ?? false }, async (t) => {
     const { factory, dispose } = await useFactory(under)
     const app = Fastify()
     await app.register(sessionPlugin, { factory, secret: SECRET })
@@ -36,9 +35,10 @@ for (const under of factoriesUnderTest) {
     app.get('/me', async (request) => ({ user: request.session.get('user') ?? null, token: request.session.get('token') ?? null }))
     await app.listen({ host: '127.0.0.1', port: 0 })
     const port = (app.server.address() as { port: number }).port
-    const agent = new Agent({ keepAlive: true, maxSockets: IN_FLIGHT })
+    // One keep-alive connection per request in flight, each serving clients one after another.
+    const connections = Array.from({ length: IN_FLIGHT }, () => new KeepAliveConnection(port))
     t.teardown(async () => {
-      agent.destroy()
+      for (const connection of connections) connection.close()
       await app.close()
       await dispose()
     })
@@ -52,9 +52,9 @@ for (const under of factoriesUnderTest) {
     const problems: string[] = []
     let requests = 0
 
-    const call = async (client: Client, method: string, path: string, body?: object): Promise<HttpResponse> => {
+    const call = async (connection: KeepAliveConnection, client: Client, method: string, path: string, body?: object): Promise<HttpResponse> => {
       const headers: Record<string, string> = client.cookie === undefined ? {} : { cookie: client.cookie }
-      const response = await send(port, agent, method, path, headers, body === undefined ? undefined : JSON.stringify(body))
+      const response = await connection.request(method, path, headers, body === undefined ? '' : JSON.stringify(body))
       requests++
       if (response.status !== 200) problems.push(`${client.user} ${method} ${path}: status ${response.status}`)
       const value = cookieValueIn(response.headers['set-cookie'])
@@ -66,15 +66,19 @@ for (const under of factoriesUnderTest) {
     }
 
     const started = performance.now()
-    await pool(clients, IN_FLIGHT, async (client) => {
-      await call(client, 'POST', '/login', { user: client.user, token: client.token })
+    let next = 0
+    await Promise.all(connections.map(async (connection) => {
+      while (next < clients.length) await visit(connection, clients[next++] as Client)
+    }))
+    async function visit (connection: KeepAliveConnection, client: Client): Promise<void> {
+      await call(connection, client, 'POST', '/login', { user: client.user, token: client.token })
       for (let i = 0; i < READS; i++) {
-        const me = JSON.parse((await call(client, 'GET', '/me')).body) as { user: string | null, token: string | null }
+        const me = JSON.parse((await call(connection, client, 'GET', '/me')).body) as { user: string | null, token: string | null }
         if (me.user !== client.user || me.token !== client.token) {
           problems.push(`${client.user} read ${JSON.stringify(me.user)} with ${me.token === client.token ? 'its own' : 'another'} token`)
         }
       }
-    })
+    }
     const seconds = (performance.now() - started) / 1000
 
     t.same(problems.slice(0, 10), [], `zero crossed sessions or failed requests (${problems.length} problems)`)
