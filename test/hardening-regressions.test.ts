@@ -1,10 +1,13 @@
 // Defects the hardening tests found in the core, each pinned by a test named after it.
 import Fastify from 'fastify'
 import t from 'tap'
-import sessionPlugin, { MemoryFactory, type SessionFactory } from '../src/index.js'
+import sessionPlugin, { MemoryFactory, RedisFactory, Session, type SessionFactory } from '../src/index.js'
 import { idHash, redactId } from '../src/redact.js'
 import { SECRET, buildApp, sessionCookie } from './helpers/app.js'
 import { LogTrap, cookieValueIn } from './helpers/log-trap.js'
+import { randomPrefix, removeKeys, sharedClient, sharedRedisSkipReason } from './helpers/redis.js'
+
+const redisSkip = await sharedRedisSkipReason()
 
 t.test('readCookie is linear: a 600 kB Cookie header of "="-less segments costs milliseconds, not seconds', async (t) => {
   const app = await buildApp()
@@ -102,4 +105,30 @@ t.test('a value JSON cannot hold is reported by its top-level key, never by the 
   t.equal(response.json().code, 'FST_SESSION_NOT_SERIALIZABLE')
   t.match(response.json().message, '"/contacts/*/*/1"', 'the path keeps the top-level key and array indices')
   t.same(trap.leaks(), [], 'the email used as a key is in no log line')
+})
+
+t.test('RedisFactory keeps a session key that holds a lone surrogate, instead of mangling it to U+FFFD', { skip: redisSkip ?? false }, async (t) => {
+  const client = await sharedClient()
+  const prefix = randomPrefix()
+  t.teardown(async () => {
+    await removeKeys(client, prefix)
+    await client.quit()
+  })
+  const factory = new RedisFactory({ client, prefix })
+  const data = { '\ud800': 'a lone high surrogate', 'x\udfff': ['a lone low one'], 'ok 🍪': 1, 'e:': 'looks like the escape prefix' }
+  const fresh = new Session<any>(data)
+  fresh.id = 'lone-surrogates'
+  fresh.expiresAt = Date.now() + 60_000
+  const id = await factory.save(fresh)
+  const loaded = await factory.load(id) as Session<any>
+  t.same({ ...loaded.data }, data, 'every key comes back as it was written')
+
+  loaded.set('\ud800', 'changed')
+  loaded.delete('x\udfff')
+  loaded.expiresAt = Date.now() + 60_000
+  await factory.save(loaded)
+  t.same({ ...(await factory.load(id) as Session<any>).data }, { '\ud800': 'changed', 'ok 🍪': 1, 'e:': 'looks like the escape prefix' }, 'changes and deletes reach the same field')
+
+  await client.hset(`${prefix}corrupt`, { 'm:createdAt': '1', 'm:touchedAt': '1', 'e:not json': '1' })
+  await t.rejects(factory.load('corrupt'), { code: 'FST_SESSION_CORRUPT_RECORD' }, 'an escaped key that is not JSON is a corrupt record')
 })
