@@ -83,7 +83,7 @@ function assertPrivate (t: Test, response: LightMyRequestResponse, what: string,
 }
 
 for (const under of factoriesUnderTest) {
-  t.test(`${under.name}: every response that sets or clears the cookie is private to its user`, async (t) => {
+  t.test(`${under.name}: every response that sets or clears the cookie is private to its user`, { skip: under.skip ?? false }, async (t) => {
     const clock = fakeClock(t)
     const { factory, dispose } = await useFactory(under)
     const trap = new LogTrap()
@@ -117,8 +117,15 @@ for (const under of factoriesUnderTest) {
     assertPrivate(t, await get('/untouched', regenerated, persistent), 'a rolling refresh on a route that never reads the session', 'set')
 
     assertPrivate(t, await post('/logout', regenerated), 'a destroyed session', 'clear')
-    assertPrivate(t, await get('/read', regenerated), 'a cookie for a session that is gone, on a read', 'clear')
-    assertPrivate(t, await get('/untouched', regenerated), 'a cookie for a session that is gone, on a route that never reads it', 'clear')
+    if (under.stateless !== true) {
+      assertPrivate(t, await get('/read', regenerated), 'a cookie for a destroyed session, on a read', 'clear')
+      assertPrivate(t, await get('/untouched', regenerated), 'a cookie for a destroyed session, on a route that never reads it', 'clear')
+    }
+    const expiring = cookieValueIn((await post('/set')).headers['set-cookie']) as string
+    trap.rememberCookie(expiring)
+    clock.advance(601_000) // past idleTimeout
+    assertPrivate(t, await get('/read', expiring), 'a cookie for an expired session, on a read', 'clear')
+    assertPrivate(t, await get('/untouched', expiring), 'a cookie for an expired session, on a route that never reads it', 'clear')
 
     const failed = await post('/set-then-throw')
     t.equal(failed.statusCode, 500)
@@ -138,7 +145,7 @@ for (const under of factoriesUnderTest) {
     t.same(trap.leaks(), [], 'no session id, cookie value or session value reached the log')
   })
 
-  t.test(`${under.name}: the app's own Cache-Control and Vary win, with Cookie added to Vary`, async (t) => {
+  t.test(`${under.name}: the app's own Cache-Control and Vary win, with Cookie added to Vary`, { skip: under.skip ?? false }, async (t) => {
     const { factory, dispose } = await useFactory(under)
     const app = await cacheApp(factory, new LogTrap())
     t.teardown(async () => { await app.close(); await dispose() })
@@ -161,7 +168,7 @@ for (const under of factoriesUnderTest) {
     t.ok(varyHasCookie(hijacked), 'and gets Vary: Cookie')
   })
 
-  t.test(`${under.name}: a response that only reads the session varies on Cookie; one that never looks is left alone`, async (t) => {
+  t.test(`${under.name}: a response that only reads the session varies on Cookie; one that never looks is left alone`, { skip: under.skip ?? false }, async (t) => {
     const { factory, dispose } = await useFactory(under)
     const app = await cacheApp(factory, new LogTrap())
     t.teardown(async () => { await app.close(); await dispose() })

@@ -122,7 +122,7 @@ function assertPrototypesClean (): void {
 }
 
 for (const under of factoriesUnderTest) {
-  t.test(`${under.name}: any Cookie header`, async (t) => {
+  t.test(`${under.name}: any Cookie header`, { skip: under.skip ?? false }, async (t) => {
     const h = await harness(under)
     t.teardown(h.dispose)
     const loaded = { sessions: 0, renewed: 0, fresh: 0 }
@@ -159,7 +159,7 @@ for (const under of factoriesUnderTest) {
     t.same(h.trap.leaks(), [], 'no session id, cookie value or session value reached the log')
   })
 
-  t.test(`${under.name}: the session cookie is found wherever it sits among junk cookies`, async (t) => {
+  t.test(`${under.name}: the session cookie is found wherever it sits among junk cookies`, { skip: under.skip ?? false }, async (t) => {
     const h = await harness(under)
     t.teardown(h.dispose)
     const junkName = fc.string({ maxLength: 10 }).filter((n) => !n.includes(';') && !n.includes('=') && n.replace(/^[ \t]+|[ \t]+$/g, '') !== 'sid')

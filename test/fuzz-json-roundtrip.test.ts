@@ -45,7 +45,7 @@ const { json } = fc.letrec<{ json: unknown, array: unknown[], object: Record<str
 const value = fc.oneof(json, fc.jsonValue())
 
 for (const under of factoriesUnderTest) {
-  t.test(`${under.name}: any JSON value under any key round-trips identically`, async (t) => {
+  t.test(`${under.name}: any JSON value under any key round-trips identically`, { skip: under.skip ?? false }, async (t) => {
     const { factory, dispose } = await useFactory(under)
     const trap = new LogTrap()
     const app = Fastify({ logger: trap.logger })
@@ -71,11 +71,14 @@ for (const under of factoriesUnderTest) {
       write = [[first, firstValue]]
       const created = await app.inject({ method: 'POST', url: '/write' })
       assert.equal(created.statusCode, 200)
-      const value = cookieValueIn(created.headers['set-cookie']) as string
-      const cookie = `sid=${encodeURIComponent(value)}`
+      let cookie = `sid=${encodeURIComponent(cookieValueIn(created.headers['set-cookie']) as string)}`
       // ...a loaded one by its changes, merged into the stored record.
       write = [[second, secondValue]]
-      assert.equal((await app.inject({ method: 'POST', url: '/write', headers: { cookie } })).statusCode, 200)
+      const changed = await app.inject({ method: 'POST', url: '/write', headers: { cookie } })
+      assert.equal(changed.statusCode, 200)
+      // A stateless factory seals the session into a new cookie at every save.
+      const resealed = cookieValueIn(changed.headers['set-cookie']) as string
+      cookie = `sid=${encodeURIComponent(resealed)}`
       assert.equal((await app.inject({ method: 'GET', url: '/read', headers: { cookie } })).statusCode, 200)
       assert.deepStrictEqual(seen, objectOf([[first, firstValue], [second, secondValue]]))
       assert.deepEqual(Object.keys(Object.prototype), [], 'Object.prototype gained a key')
@@ -85,7 +88,7 @@ for (const under of factoriesUnderTest) {
     t.same(trap.errors(), [], 'nothing was logged at error level')
   })
 
-  t.test(`${under.name}: the keys __proto__, constructor and prototype are refused with FST_SESSION_RESERVED_KEY`, async (t) => {
+  t.test(`${under.name}: the keys __proto__, constructor and prototype are refused with FST_SESSION_RESERVED_KEY`, { skip: under.skip ?? false }, async (t) => {
     const { factory, dispose } = await useFactory(under)
     const app = Fastify()
     await app.register(sessionPlugin, { factory, secret: SECRET })

@@ -36,7 +36,7 @@ const mutation: fc.Arbitrary<{ kind: string, apply: Mutation }> = fc.oneof(
 )
 
 for (const under of factoriesUnderTest) {
-  t.test(`${under.name}: a tampered session cookie gives a fresh session and never reaches the factory`, async (t) => {
+  t.test(`${under.name}: a tampered session cookie gives a fresh session and never reaches the factory`, { skip: under.skip ?? false }, async (t) => {
     const { factory, dispose } = await useFactory(under)
     const calls: string[] = []
     const trap = new LogTrap()

@@ -58,7 +58,7 @@ async function hygieneApp (factory: SessionFactory<any>, trap: LogTrap, storeTim
 const SECRET_USER = 'grace.hopper@example.com'
 
 for (const under of factoriesUnderTest) {
-  t.test(`${under.name}: normal use, forged, stale and expired cookies log nothing secret`, async (t) => {
+  t.test(`${under.name}: normal use, forged, stale and expired cookies log nothing secret`, { skip: under.skip ?? false }, async (t) => {
     const clock = fakeClock(t)
     const { factory, dispose } = await useFactory(under)
     const trap = new LogTrap()
@@ -88,7 +88,7 @@ for (const under of factoriesUnderTest) {
     t.same(trap.leaks(), [], 'no session id, cookie value or session value reached the log')
   })
 
-  t.test(`${under.name}: factory faults whose errors name the session are logged without the id`, async (t) => {
+  t.test(`${under.name}: factory faults whose errors name the session are logged without the id`, { skip: under.skip ?? false }, async (t) => {
     const { factory, dispose } = await useFactory(under)
     t.teardown(dispose)
     const clock = fakeClock(t)
@@ -117,7 +117,7 @@ for (const under of factoriesUnderTest) {
     }
   })
 
-  t.test(`${under.name}: a value JSON cannot hold is reported without the data around it`, async (t) => {
+  t.test(`${under.name}: a value JSON cannot hold is reported without the data around it`, { skip: under.skip ?? false }, async (t) => {
     const { factory, dispose } = await useFactory(under)
     const trap = new LogTrap()
     const app = await hygieneApp(factory, trap)

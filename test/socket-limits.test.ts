@@ -30,7 +30,7 @@ async function turns (n: number): Promise<void> {
 }
 
 for (const under of factoriesUnderTest) {
-  t.test(`${under.name}: an oversized Cookie header gets Node's 431 and the server stays up`, async (t) => {
+  t.test(`${under.name}: an oversized Cookie header gets Node's 431 and the server stays up`, { skip: under.skip ?? false }, async (t) => {
     const { factory, dispose } = await useFactory(under)
     const calls: string[] = []
     const trap = new LogTrap()
@@ -66,7 +66,7 @@ for (const under of factoriesUnderTest) {
     t.same(trap.leaks(), [], 'no session id, cookie value or session value reached the log')
   })
 
-  t.test(`${under.name}: a hanging factory under 200 concurrent connections gets 503s on time and leaks nothing`, async (t) => {
+  t.test(`${under.name}: a hanging factory under 200 concurrent connections gets 503s on time and leaks nothing`, { skip: under.skip ?? false }, async (t) => {
     const { factory, dispose } = await useFactory(under)
     const STORE_TIMEOUT = 300
     const CONNECTIONS = 200

@@ -1,4 +1,7 @@
-import { MemoryFactory, type SessionFactory } from '../../src/index.js'
+import { randomBytes } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import { MemoryFactory, RedisFactory, SealedCookieFactory, type SessionFactory } from '../../src/index.js'
+import { randomPrefix, removeKeys, sharedClient, sharedRedisSkipReason } from './redis.js'
 
 /** One built-in factory as the hardening tests run it. */
 export interface FactoryUnderTest {
@@ -8,15 +11,35 @@ export interface FactoryUnderTest {
   stateless?: boolean
   /** Runs after the test with the factory it made, before `close()` (drop Redis keys, say). */
   cleanup?: (factory: SessionFactory<any>) => Promise<void> | void
+  /** Why this factory's tests are skipped here (Redis unreachable outside CI), if they are. */
+  skip?: string
 }
 
-/**
- * Every built-in factory the property, cache, socket and load tests run against.
- * MERGE POINT: the lead adds RedisFactory (random key prefix, cleanup drops it; CI=true fails
- * loudly without Redis) and SealedCookieFactory (`stateless: true`) here once their branches land.
- */
+// Each Redis factory has a client and a key prefix of its own, both gone after cleanup.
+const redisOf = new WeakMap<SessionFactory<any>, { client: Redis, prefix: string }>()
+// Under CI=true an unreachable Redis throws here, failing every file that imports this one.
+const redisSkip = await sharedRedisSkipReason()
+
+/** Every built-in factory the property, cache, socket and load tests run against. */
 export const factoriesUnderTest: FactoryUnderTest[] = [
-  { name: 'MemoryFactory', make: () => new MemoryFactory() }
+  { name: 'MemoryFactory', make: () => new MemoryFactory() },
+  {
+    name: 'RedisFactory',
+    async make () {
+      const client = await sharedClient()
+      const prefix = randomPrefix()
+      const factory = new RedisFactory({ client, prefix })
+      redisOf.set(factory, { client, prefix })
+      return factory
+    },
+    async cleanup (factory) {
+      const redis = redisOf.get(factory) as { client: Redis, prefix: string }
+      await removeKeys(redis.client, redis.prefix)
+      await redis.client.quit()
+    },
+    ...(redisSkip === null ? {} : { skip: redisSkip })
+  },
+  { name: 'SealedCookieFactory', make: () => new SealedCookieFactory({ keys: randomBytes(32) }), stateless: true }
 ]
 
 /** The factories that keep server-side state: the model test's replay expectations need one. */
