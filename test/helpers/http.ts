@@ -73,14 +73,15 @@ export function activeResources (): Record<string, number> {
 }
 
 /**
- * A minimal HTTP/1.1 keep-alive client on one socket, one request at a time: about twice as
- * cheap as node:http per request, which matters when 12,000 of them share a loaded box.
- * Handles what Fastify sends back (content-length bodies); anything else is an error.
+ * A minimal HTTP/1.1 keep-alive client on one socket, about twice as cheap per request as
+ * node:http, which matters when 12,000 requests share a loaded box. Requests made without
+ * awaiting the previous one are pipelined; answers come back in order. Handles what Fastify
+ * sends (content-length bodies); anything else is an error.
  */
 export class KeepAliveConnection {
   readonly #socket: Socket
   #buffer = ''
-  #waiting: { resolve: (response: HttpResponse) => void, reject: (error: Error) => void } | null = null
+  readonly #waiting: Array<{ resolve: (response: HttpResponse) => void, reject: (error: Error) => void }> = []
 
   constructor (port: number) {
     this.#socket = connect(port, '127.0.0.1')
@@ -90,8 +91,8 @@ export class KeepAliveConnection {
       this.#buffer += chunk
       this.#deliver()
     })
-    this.#socket.on('error', (error) => this.#waiting?.reject(error))
-    this.#socket.on('close', () => this.#waiting?.reject(new Error('connection closed')))
+    this.#socket.on('error', (error) => this.#fail(error))
+    this.#socket.on('close', () => this.#fail(new Error('connection closed')))
   }
 
   request (method: string, path: string, headers: Record<string, string> = {}, body = ''): Promise<HttpResponse> {
@@ -99,7 +100,7 @@ export class KeepAliveConnection {
     for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`
     if (body !== '') head += `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`
     return new Promise((resolve, reject) => {
-      this.#waiting = { resolve, reject }
+      this.#waiting.push({ resolve, reject })
       this.#socket.write(head + '\r\n' + body, 'utf8')
     })
   }
@@ -108,28 +109,29 @@ export class KeepAliveConnection {
     this.#socket.destroy()
   }
 
+  #fail (error: Error): void {
+    for (const waiting of this.#waiting.splice(0)) waiting.reject(error)
+  }
+
   #deliver (): void {
-    const end = this.#buffer.indexOf('\r\n\r\n')
-    if (end === -1 || this.#waiting === null) return
-    const lines = this.#buffer.slice(0, end).split('\r\n')
-    const headers: Record<string, string | string[]> = {}
-    for (const line of lines.slice(1)) {
-      const colon = line.indexOf(':')
-      const name = line.slice(0, colon).toLowerCase()
-      const value = line.slice(colon + 1).trim()
-      const known = headers[name]
-      headers[name] = known === undefined ? value : Array.isArray(known) ? [...known, value] : [known, value]
+    while (this.#waiting.length > 0) {
+      const end = this.#buffer.indexOf('\r\n\r\n')
+      if (end === -1) return
+      const lines = this.#buffer.slice(0, end).split('\r\n')
+      const headers: Record<string, string | string[]> = {}
+      for (const line of lines.slice(1)) {
+        const colon = line.indexOf(':')
+        const name = line.slice(0, colon).toLowerCase()
+        const value = line.slice(colon + 1).trim()
+        const known = headers[name]
+        headers[name] = known === undefined ? value : Array.isArray(known) ? [...known, value] : [known, value]
+      }
+      const length = Number(headers['content-length'] ?? Number.NaN)
+      if (!Number.isInteger(length)) return this.#fail(new Error('a response without content-length'))
+      if (this.#buffer.length < end + 4 + length) return
+      const body = Buffer.from(this.#buffer.slice(end + 4, end + 4 + length), 'latin1').toString('utf8')
+      this.#buffer = this.#buffer.slice(end + 4 + length)
+      this.#waiting.shift()?.resolve({ status: Number(lines[0]?.split(' ')[1]), headers: headers as IncomingHttpHeaders, body })
     }
-    const length = Number(headers['content-length'] ?? Number.NaN)
-    const waiting = this.#waiting
-    if (!Number.isInteger(length)) {
-      this.#waiting = null
-      return waiting.reject(new Error('a response without content-length'))
-    }
-    if (this.#buffer.length < end + 4 + length) return
-    const body = Buffer.from(this.#buffer.slice(end + 4, end + 4 + length), 'latin1').toString('utf8')
-    this.#buffer = this.#buffer.slice(end + 4 + length)
-    this.#waiting = null
-    waiting.resolve({ status: Number(lines[0]?.split(' ')[1]), headers: headers as IncomingHttpHeaders, body })
   }
 }
