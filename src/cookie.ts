@@ -32,11 +32,16 @@ export function readCookie (header: string | undefined, name: string): string | 
   if (header === undefined) return undefined
   const length = header.length
   let start = 0
+  // The next '=' is searched once and reused: rescanning for it per segment was quadratic.
+  let eq = -1
   while (start < length) {
     let end = header.indexOf(';', start)
     if (end === -1) end = length
-    const eq = header.indexOf('=', start)
-    if (eq !== -1 && eq < end) {
+    if (eq < start) {
+      eq = header.indexOf('=', start)
+      if (eq === -1) return undefined
+    }
+    if (eq < end) {
       let keyStart = start
       while (keyStart < eq && isSpace(header.charCodeAt(keyStart))) keyStart++
       let keyEnd = eq

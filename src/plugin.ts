@@ -4,6 +4,7 @@ import { SessionCookie, readCookie } from './cookie.js'
 import { NotLoaded, SaveAfterSend, StoreUnavailable } from './errors.js'
 import type { SessionFactory } from './factory.js'
 import { resolveOptions, type ResolvedOptions, type SessionPluginOptions } from './options.js'
+import { redactId } from './redact.js'
 import { Session, assertJson, internals, type SessionOwner } from './session.js'
 
 declare module 'fastify' {
@@ -257,11 +258,12 @@ class SessionManager {
 
   /** A factory call bounded by `storeTimeout`; any fault becomes FST_SESSION_STORE_UNAVAILABLE. */
   #call<T = void> (method: FactoryMethod, arg: unknown): Promise<T> {
+    const id = typeof arg === 'string' ? arg : (arg as Session).id
     let pending: unknown
     try {
       pending = (this.factory[method] as (arg: unknown) => unknown)(arg)
     } catch (cause) {
-      return Promise.reject(new StoreUnavailable({ cause }))
+      return Promise.reject(new StoreUnavailable({ cause: redactId(cause, id) }))
     }
     const timeout = this.#options.storeTimeout
     return new Promise<T>((resolve, reject) => {
@@ -275,7 +277,7 @@ class SessionManager {
         else reject(new StoreUnavailable({ cause: new TypeError(problem) }))
       }, (cause: unknown) => {
         clearTimeout(timer)
-        reject(new StoreUnavailable({ cause }))
+        reject(new StoreUnavailable({ cause: redactId(cause, id) }))
       })
     })
   }

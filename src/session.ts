@@ -223,7 +223,8 @@ export function assertJson (value: unknown, path: string, seen: unknown[] = []):
         if (proto !== Object.prototype && proto !== null) {
           throw new NotSerializable(path, `a ${(value as object).constructor?.name ?? 'class instance'}, which JSON turns into a plain object`)
         }
-        for (const key of Object.keys(value)) assertJson((value as Record<string, unknown>)[key], `${path}/${key}`, seen)
+        // Keys inside a value are data (a map keyed by email, say) and this message is logged: '*'.
+        for (const key of Object.keys(value)) assertJson((value as Record<string, unknown>)[key], `${path}/*`, seen)
       }
       seen.pop()
       return

@@ -28,6 +28,14 @@ export interface RedisFactoryOptions {
 const CREATED_AT = 'm:createdAt'
 const TOUCHED_AT = 'm:touchedAt'
 const DATA = 'd:'
+// Redis keeps UTF-8, where a lone surrogate becomes U+FFFD: such a key is stored JSON-escaped.
+const ESCAPED = 'e:'
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+
+/** The hash field that holds a session key's value. */
+function fieldOf (key: string): string {
+  return LONE_SURROGATE.test(key) ? ESCAPED + JSON.stringify(key) : DATA + key
+}
 
 interface Script {
   lua: string
@@ -102,11 +110,12 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
     // No prototype, so a "__proto__" key is a plain property until Session drops it.
     const data: Record<string, unknown> = Object.create(null)
     for (const name of names) {
-      if (!name.startsWith(DATA)) continue
+      const escaped = name.startsWith(ESCAPED)
+      if (!escaped && !name.startsWith(DATA)) continue
       try {
-        data[name.slice(DATA.length)] = JSON.parse(fields[name] as string)
+        data[escaped ? JSON.parse(name.slice(ESCAPED.length)) as string : name.slice(DATA.length)] = JSON.parse(fields[name] as string)
       } catch {
-        throw new CorruptRecord('a field holds a value that is not JSON')
+        throw new CorruptRecord('a field holds a value or an escaped key that is not JSON')
       }
     }
     const session = new Session<D>(data as Partial<D>, id)
@@ -125,10 +134,10 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
     for (const key of Object.keys(set)) {
       const json = JSON.stringify(set[key])
       // undefined is how Session spells "absent", and JSON has no way to say it.
-      if (json === undefined) deleted.push(DATA + key)
-      else pairs.push(DATA + key, json)
+      if (json === undefined) deleted.push(fieldOf(key))
+      else pairs.push(fieldOf(key), json)
     }
-    for (const key of removed) deleted.push(DATA + key)
+    for (const key of removed) deleted.push(fieldOf(key))
     await this.#run(SAVE, id, [
       session.isNew ? 1 : 0,
       this.#ttl(session),
