@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fastifyCookie from '@fastify/cookie'
 import { SessionCookie, readCookie } from './cookie.js'
+import { Deadlines } from './deadlines.js'
 import { NotLoaded, SaveAfterSend, StoreUnavailable } from './errors.js'
 import type { SessionFactory } from './factory.js'
 import { resolveOptions, type ResolvedOptions, type SessionPluginOptions } from './options.js'
@@ -79,6 +80,7 @@ class SessionManager {
   readonly #absoluteMs: number
   /** At most one touch per tenth of the idle timeout. */
   readonly #touchEveryMs: number
+  readonly #deadlines: Deadlines
 
   constructor (options: ResolvedOptions) {
     this.#options = options
@@ -87,6 +89,7 @@ class SessionManager {
     this.#idleMs = options.idleTimeout * 1000
     this.#absoluteMs = options.absoluteTimeout * 1000
     this.#touchEveryMs = this.#idleMs / 10
+    this.#deadlines = new Deadlines(options.storeTimeout)
   }
 
   /** Starts a request: verifies the cookie, and asks the factory only for a genuine id. */
@@ -262,21 +265,21 @@ class SessionManager {
     } catch (cause) {
       return Promise.reject(new StoreUnavailable({ cause }))
     }
-    const timeout = this.#options.storeTimeout
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new StoreUnavailable({ cause: new Error(`factory.${method}() took longer than storeTimeout (${timeout} ms)`) }))
-      }, timeout)
+      const watched = this.#deadlines.watch(method, reject)
       Promise.resolve(pending).then((value) => {
-        clearTimeout(timer)
+        if (!this.#deadlines.settle(watched)) return
         const problem = checkResult(method, value)
         if (problem === null) resolve(value as T)
         else reject(new StoreUnavailable({ cause: new TypeError(problem) }))
       }, (cause: unknown) => {
-        clearTimeout(timer)
-        reject(new StoreUnavailable({ cause }))
+        if (this.#deadlines.settle(watched)) reject(new StoreUnavailable({ cause }))
       })
     })
+  }
+
+  close (): void {
+    this.#deadlines.close()
   }
 }
 
@@ -326,6 +329,7 @@ export async function plugin (fastify: FastifyInstance, options: SessionPluginOp
   })
 
   fastify.addHook('onClose', async () => {
+    manager.close()
     await manager.factory.close?.()
   })
 }
