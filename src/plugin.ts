@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import fastifyCookie from '@fastify/cookie'
 import { SessionCookie, readCookie } from './cookie.js'
 import { Deadlines } from './deadlines.js'
@@ -310,8 +310,20 @@ export async function plugin (fastify: FastifyInstance, options: SessionPluginOp
     }
   })
 
+  // request.routeOptions builds an object on every read, so the opt-out is looked up per request
+  // only when a route may carry it: one declared before this plugin (onRoute never saw it), or
+  // one whose final options (read once all onRoute hooks had their say) set config.session false.
+  let mayOptOut = fastify.printRoutes() !== '(empty tree)'
+  const routes: RouteOptions[] = []
+  fastify.addHook('onRoute', (route) => { routes.push(route) })
+  fastify.addHook('onReady', function findOptOuts (done) {
+    if (routes.some((route) => route.config?.session === false)) mayOptOut = true
+    routes.length = 0
+    done()
+  })
+
   fastify.addHook('onRequest', function loadSession (request, reply, done) {
-    if (request.routeOptions.config.session === false) return done()
+    if (mayOptOut && request.routeOptions.config.session === false) return done()
     const state = new RequestState(manager, request, reply)
     ;(request as WithState)[kState] = state
     const loading = manager.load(state)
