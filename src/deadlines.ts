@@ -12,7 +12,8 @@ export interface Watched {
 }
 
 /**
- * The `storeTimeout` of every factory call, kept by one coarse interval instead of a timer per
+ * The `storeTimeout` of every factory call, on the monotonic clock (a wall-clock step must not
+ * fail calls in flight), kept by one coarse interval instead of a timer per
  * call: a call fails at most a tenth of the timeout late, and never early. The interval runs
  * only while calls are in flight, and is not unref'd: a hung call keeps the process up until it
  * has failed, as a timer of its own would.
@@ -30,7 +31,7 @@ export class Deadlines {
   }
 
   watch (method: string, fail: (error: Error) => void): Watched {
-    const entry: Watched = { method, deadline: Date.now() + this.#timeoutMs, fail, prev: this.#tail, next: null, expired: false }
+    const entry: Watched = { method, deadline: performance.now() + this.#timeoutMs, fail, prev: this.#tail, next: null, expired: false }
     if (this.#tail === null) this.#head = entry
     else this.#tail.next = entry
     this.#tail = entry
@@ -59,7 +60,7 @@ export class Deadlines {
   }
 
   #expire (): void {
-    const now = Date.now()
+    const now = performance.now()
     while (this.#head !== null && this.#head.deadline <= now) {
       const entry = this.#head
       this.#unlink(entry)
