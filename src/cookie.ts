@@ -78,7 +78,8 @@ export class SessionCookie {
   constructor (options: ResolvedCookieOptions, secrets: string[], verifiedMax = VERIFIED_MAX) {
     this.name = options.name
     this.#verifiedMax = verifiedMax
-    this.#signer = new Signer(secrets, 'sha256')
+    // Buffers: the HMAC takes them as they are, where a string secret is encoded on every call.
+    this.#signer = new Signer(secrets.map((secret) => Buffer.from(secret)), 'sha256')
     this.#secure = options.secure
     this.#maxAge = options.maxAge
     let attributes = `; Path=${options.path}`
