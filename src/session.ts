@@ -44,6 +44,11 @@ export interface SessionInternals {
   markNew (session: Session<any>): void
   /** After a successful save: the stored record now matches, so nothing is pending. */
   markSaved (session: Session<any>, id: string): void
+  /**
+   * A loaded session that takes `data` as its own, without the copy the constructor makes: for
+   * a factory that built `data` itself (prototype-less, without reserved keys) and keeps no reference.
+   */
+  adopt<D extends SessionData> (data: Record<string, unknown>, id: string): Session<D>
 }
 
 // Filled in by the class's static block, which alone can reach the #private fields.
@@ -178,6 +183,11 @@ export class Session<D extends SessionData = SessionData> {
         session.id = null
         session.#changed = new Set(Object.keys(session.#data))
         session.#deleted = null
+      },
+      adopt<D extends SessionData> (data: Record<string, unknown>, id: string): Session<D> {
+        const session = new Session<D>(undefined, id)
+        session.#data = data
+        return session
       },
       markSaved (session, id) {
         session.id = id
