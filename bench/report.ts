@@ -96,7 +96,8 @@ export function figures (summary: ScenarioSummary, ceiling: number | null): Scen
 }
 
 export function ceilingOf (summaries: ScenarioSummary[]): number | null {
-  const untouched = summaries.find((summary) => summary.scenario.peer === 'bare')
+  // Against another version of ours (--against) there is no bare fastify run.
+  const untouched = summaries.find((summary) => summary.scenario.peer === 'bare' && summary.peerName === summary.scenario.peerName)
   return untouched === undefined ? null : medianOf(untouched.peer, 'value')
 }
 

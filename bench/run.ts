@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
+import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
 import type { ServerConfig } from './apps.js'
@@ -28,7 +29,8 @@ const { values: args } = parseArgs({
     noise: { type: 'string', default: '0.10' },
     redis: { type: 'string', default: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379' },
     profile: { type: 'boolean', default: false },
-    against: { type: 'string' }
+    against: { type: 'string' },
+    ours: { type: 'string' }
   }
 })
 
@@ -53,6 +55,8 @@ const noiseCores = Number(args.noise)
 const onlySides = args.side === undefined ? null : new Set(args.side.split(','))
 const profileDir = args.profile ? resolve('bench/.profiles') : undefined
 const against = args.against === undefined ? undefined : resolve(args.against)
+/** Our side from another copy of the source (e.g. a branch not merged yet); default src/index.ts. */
+const oursEntry = args.ours === undefined ? undefined : resolve(args.ours)
 
 const MIN_WARMUP_REQUESTS = 5000
 
@@ -114,9 +118,10 @@ async function measureOnce (scenario: Scenario, side: Side, ctx: Context, label:
   const kind = side === 'ours' || against !== undefined ? scenario.ours : scenario.peer
   const redisPrefix = `bench:${randomBytes(6).toString('hex')}:`
   const config: ServerConfig = { secret, sealKey, redisUrl: args.redis, redisPrefix }
+  const oursModule = side === 'peer' ? against : oursEntry
   const server = await ServerProcess.start(kind, config, {
     ...(profileDir === undefined || side !== 'ours' ? {} : { profileDir }),
-    ...(against === undefined || side !== 'peer' ? {} : { oursModule: against })
+    ...(oursModule === undefined ? {} : { oursModule })
   })
   const redis = scenario.redis ? ctx.redis : null
   try {
@@ -173,11 +178,11 @@ async function main (): Promise<void> {
   if (selected.length === 0) throw new Error(`--only matched no scenario; known: ${scenarios.map((s) => s.name).join(', ')}`)
   if (profileDir !== undefined) await mkdir(profileDir, { recursive: true })
 
-  const ours: Record<string, unknown> = against === undefined ? await import('../src/index.js') : {}
+  const ours: Record<string, unknown> = oursEntry === undefined ? await import('../src/index.js') : await import(pathToFileURL(oursEntry).href)
   const redis = selected.some((s) => s.redis) ? await connectRedis(args.redis) : null
   const summaries: ScenarioSummary[] = selected.map((scenario) => {
     let status: string | null = null
-    if (against === undefined && !(scenario.needs in ours)) status = 'not built'
+    if (!(scenario.needs in ours)) status = 'not built'
     else if (scenario.redis && redis === null) status = `skipped: no Redis at ${args.redis}`
     return { scenario, status, peerName: against === undefined ? scenario.peerName : 'ours (--against)', ours: [], peer: [] }
   })
