@@ -1,4 +1,4 @@
-// `npx tsx bench/inproc.ts [--against <src/index.ts>] [--trials N] [--per-trial N] [scenario ...]`
+// `npx tsx bench/inproc.ts [--ours <index.ts>] [--against <index.ts>] [--trials N] [--per-trial N] [scenario ...]`
 // CPU per request of Fastify and the session plugin alone: requests go through app.routing() on
 // stand-in req/res objects, no sockets, no HTTP parser. On a busy machine, where the socket
 // benchmark drowns in context switches, this still separates two versions of our code: both run
@@ -14,6 +14,7 @@ import { scenarios, type Scenario, type ServerKind } from './scenarios.js'
 const { values: args, positionals } = parseArgs({
   allowPositionals: true,
   options: {
+    ours: { type: 'string' },
     against: { type: 'string' },
     trials: { type: 'string', default: '100' },
     'per-trial': { type: 'string', default: '500' },
@@ -101,8 +102,9 @@ async function compare (scenario: Scenario): Promise<void> {
     redisPrefix: `bench:inproc:${randomBytes(6).toString('hex')}:`
   }
   const against = args.against === undefined ? undefined : resolve(args.against)
+  const ours = args.ours === undefined ? undefined : resolve(args.ours)
   const sides = [
-    { name: 'ours', run: await prepare(scenario.ours, scenario, config) },
+    { name: 'ours', run: await prepare(scenario.ours, scenario, config, ours) },
     against === undefined
       ? { name: scenario.peerName, run: await prepare(scenario.peer, scenario, config) }
       : { name: `ours at ${args.against as string}`, run: await prepare(scenario.ours, scenario, config, against) }
