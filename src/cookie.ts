@@ -63,17 +63,32 @@ export function readCookie (header: string | undefined, name: string): string | 
   return undefined
 }
 
+/** What a genuine signed value holds. */
+export interface Unsigned {
+  readonly id: string
+  /** Signed with an older secret: re-issue it signed with the first. */
+  readonly renew: boolean
+}
+
+// Enough for the visitors active at once on one process; the oldest entry goes first.
+const VERIFIED_MAX = 10_000
+
 /** Signs and verifies cookie values, and writes the session cookie's Set-Cookie lines. */
 export class SessionCookie {
   readonly name: string
   readonly #signer: Signer
+  /** Values whose signature checked out: a returning visitor's cookie costs one HMAC, not one per request. */
+  readonly #verified = new Map<string, Unsigned>()
+  readonly #verifiedMax: number
   readonly #attributes: string
   readonly #secure: boolean | 'auto'
   readonly #maxAge: number | undefined
 
-  constructor (options: ResolvedCookieOptions, secrets: string[]) {
+  constructor (options: ResolvedCookieOptions, secrets: string[], verifiedMax = VERIFIED_MAX) {
     this.name = options.name
-    this.#signer = new Signer(secrets, 'sha256')
+    this.#verifiedMax = verifiedMax
+    // Buffers: the HMAC takes them as they are, where a string secret is encoded on every call.
+    this.#signer = new Signer(secrets.map((secret) => Buffer.from(secret)), 'sha256')
     this.#secure = options.secure
     this.#maxAge = options.maxAge
     let attributes = `; Path=${options.path}`
@@ -95,9 +110,17 @@ export class SessionCookie {
   }
 
   /** The id inside a signed value, and whether it was signed with an older secret; null if forged. */
-  unsign (value: string): { id: string, renew: boolean } | null {
-    const result = this.#signer.unsign(value)
-    return result.valid ? { id: result.value as string, renew: result.renew } : null
+  unsign (value: string): Unsigned | null {
+    const known = this.#verified.get(value)
+    if (known !== undefined) return known
+    // A copy: the value may be a slice that would keep the whole Cookie header alive in the cache.
+    const key = Buffer.from(value).toString()
+    const result = this.#signer.unsign(key)
+    if (!result.valid) return null
+    const unsigned: Unsigned = Object.freeze({ id: result.value as string, renew: result.renew })
+    if (this.#verified.size >= this.#verifiedMax) this.#verified.delete(this.#verified.keys().next().value as string)
+    this.#verified.set(key, unsigned)
+    return unsigned
   }
 
   /** The Set-Cookie line for a signed value; throws when browsers would drop it for its size. */

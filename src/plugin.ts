@@ -1,8 +1,10 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import fastifyCookie from '@fastify/cookie'
 import { SessionCookie, readCookie } from './cookie.js'
+import { Deadlines } from './deadlines.js'
 import { NotLoaded, SaveAfterSend, StoreUnavailable } from './errors.js'
 import type { SessionFactory } from './factory.js'
+import { MemoryFactory, immediate } from './factories/memory.js'
 import { resolveOptions, type ResolvedOptions, type SessionPluginOptions } from './options.js'
 import { redactId } from './redact.js'
 import { Session, assertJson, internals, type SessionOwner } from './session.js'
@@ -19,6 +21,10 @@ declare module 'fastify' {
 }
 
 type FactoryMethod = 'load' | 'save' | 'destroy' | 'touch'
+
+// A MemoryFactory is answered at once only while these are still its methods.
+const MEMORY_LOAD = MemoryFactory.prototype.load
+const MEMORY_SAVE = MemoryFactory.prototype.save
 
 const VARY_COOKIE = /(?:^|,)\s*cookie\s*(?:,|$)/i
 
@@ -80,6 +86,9 @@ class SessionManager {
   readonly #absoluteMs: number
   /** At most one touch per tenth of the idle timeout. */
   readonly #touchEveryMs: number
+  readonly #deadlines: Deadlines
+  /** The factory when it is a MemoryFactory, whose own load and save answer without a promise round trip. */
+  readonly #memory: MemoryFactory | null
 
   constructor (options: ResolvedOptions) {
     this.#options = options
@@ -88,6 +97,8 @@ class SessionManager {
     this.#idleMs = options.idleTimeout * 1000
     this.#absoluteMs = options.absoluteTimeout * 1000
     this.#touchEveryMs = this.#idleMs / 10
+    this.#deadlines = new Deadlines(options.storeTimeout)
+    this.#memory = options.factory instanceof MemoryFactory ? options.factory : null
   }
 
   /** Starts a request: verifies the cookie, and asks the factory only for a genuine id. */
@@ -100,32 +111,58 @@ class SessionManager {
       state.request.log.debug('session: cookie signature invalid, starting a fresh session')
       return undefined
     }
+    const memory = this.#memory
+    if (memory !== null && memory.load === MEMORY_LOAD) {
+      let session: Session | null
+      try {
+        session = immediate.load(memory, signed.id)
+      /* c8 ignore start -- MemoryFactory's load has no failure of its own; a bug must still answer 503 */
+      } catch (cause) {
+        state.done = true
+        return Promise.reject(new StoreUnavailable({ cause }))
+      }
+      /* c8 ignore stop */
+      const destroying = this.#loaded(state, signed.id, value, signed.renew, session)
+      if (destroying === undefined) return undefined
+      return destroying.catch((error: unknown) => {
+        state.done = true
+        throw error
+      })
+    }
     return this.#load(state, signed.id, value, signed.renew)
   }
 
   async #load (state: RequestState, id: string, value: string, renew: boolean): Promise<void> {
     try {
       const session = await this.#call<Session | null>('load', id)
-      if (session === null) {
-        state.request.log.debug('session: unknown or expired id, starting a fresh session')
-        state.stale = true
-      } else if (this.#isExpired(session, Date.now())) {
-        state.request.log.debug('session: past its idle or absolute timeout, starting a fresh session')
-        state.stale = true
-        if (this.factory.destroy !== undefined) await this.#call('destroy', id)
-      } else {
-        session.id ??= id
-        internals.setOwner(session, state)
-        state.session = session
-        state.cookieId = id
-        state.cookieValue = value
-        state.renew = renew
-      }
+      const destroying = this.#loaded(state, id, value, renew, session)
+      if (destroying !== undefined) await destroying
     } catch (error) {
       // The error reply must leave the client's cookie and the store as they were.
       state.done = true
       throw error
     }
+  }
+
+  /** Takes what the factory found: nothing, a dead session (destroyed), or this request's session. */
+  #loaded (state: RequestState, id: string, value: string, renew: boolean, session: Session | null): Promise<void> | undefined {
+    if (session === null) {
+      state.request.log.debug('session: unknown or expired id, starting a fresh session')
+      state.stale = true
+      return undefined
+    }
+    if (this.#isExpired(session, Date.now())) {
+      state.request.log.debug('session: past its idle or absolute timeout, starting a fresh session')
+      state.stale = true
+      return this.factory.destroy === undefined ? undefined : this.#call('destroy', id)
+    }
+    session.id ??= id
+    internals.setOwner(session, state)
+    state.session = session
+    state.cookieId = id
+    state.cookieValue = value
+    state.renew = renew
+    return undefined
   }
 
   /** The session the handler sees: the loaded one, or a new one made on first use. */
@@ -193,14 +230,42 @@ class SessionManager {
     return this.#save(state, session)
   }
 
-  async #save (state: RequestState, session: Session): Promise<void> {
+  #save (state: RequestState, session: Session): Promise<void> | undefined {
+    const memory = this.#memory
+    if (memory === null || memory.save !== MEMORY_SAVE) return this.#saveAsync(state, session)
+    try {
+      const now = this.#beforeSave(session)
+      let id: string
+      try {
+        id = immediate.save(memory, session)
+      } catch (cause) {
+        throw new StoreUnavailable({ cause })
+      }
+      this.#afterSave(state, session, id, now)
+      return undefined
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  async #saveAsync (state: RequestState, session: Session): Promise<void> {
+    const now = this.#beforeSave(session)
+    const id = await this.#call<string>('save', session)
+    this.#afterSave(state, session, id, now)
+  }
+
+  /** Checks the changed values and stamps the session; returns the time it used. */
+  #beforeSave (session: Session): number {
     const data = session.data
     for (const key of internals.changedKeys(session)) assertJson(data[key], `/${key}`)
     const now = Date.now()
     if (session.isNew) session.id = this.#options.idGenerator()
     session.touchedAt = now
     session.expiresAt = this.#expiresAt(session)
-    const id = await this.#call<string>('save', session)
+    return now
+  }
+
+  #afterSave (state: RequestState, session: Session, id: string, now: number): void {
     this.#setCookie(state, id, now)
     internals.markSaved(session, id)
   }
@@ -265,21 +330,21 @@ class SessionManager {
     } catch (cause) {
       return Promise.reject(new StoreUnavailable({ cause: redactId(cause, id) }))
     }
-    const timeout = this.#options.storeTimeout
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new StoreUnavailable({ cause: new Error(`factory.${method}() took longer than storeTimeout (${timeout} ms)`) }))
-      }, timeout)
+      const watched = this.#deadlines.watch(method, reject)
       Promise.resolve(pending).then((value) => {
-        clearTimeout(timer)
+        if (!this.#deadlines.settle(watched)) return
         const problem = checkResult(method, value)
         if (problem === null) resolve(value as T)
         else reject(new StoreUnavailable({ cause: new TypeError(problem) }))
       }, (cause: unknown) => {
-        clearTimeout(timer)
-        reject(new StoreUnavailable({ cause: redactId(cause, id) }))
+        if (this.#deadlines.settle(watched)) reject(new StoreUnavailable({ cause: redactId(cause, id) }))
       })
     })
+  }
+
+  close (): void {
+    this.#deadlines.close()
   }
 }
 
@@ -310,8 +375,20 @@ export async function plugin (fastify: FastifyInstance, options: SessionPluginOp
     }
   })
 
+  // request.routeOptions builds an object on every read, so the opt-out is looked up per request
+  // only when a route may carry it: one declared before this plugin (onRoute never saw it), or
+  // one whose final options (read once all onRoute hooks had their say) set config.session false.
+  let mayOptOut = fastify.printRoutes() !== '(empty tree)'
+  const routes: RouteOptions[] = []
+  fastify.addHook('onRoute', (route) => { routes.push(route) })
+  fastify.addHook('onReady', function findOptOuts (done) {
+    if (routes.some((route) => route.config?.session === false)) mayOptOut = true
+    routes.length = 0
+    done()
+  })
+
   fastify.addHook('onRequest', function loadSession (request, reply, done) {
-    if (request.routeOptions.config.session === false) return done()
+    if (mayOptOut && request.routeOptions.config.session === false) return done()
     const state = new RequestState(manager, request, reply)
     ;(request as WithState)[kState] = state
     const loading = manager.load(state)
@@ -329,6 +406,7 @@ export async function plugin (fastify: FastifyInstance, options: SessionPluginOp
   })
 
   fastify.addHook('onClose', async () => {
+    manager.close()
     await manager.factory.close?.()
   })
 }

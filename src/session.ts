@@ -48,6 +48,11 @@ export interface SessionInternals {
   markOutdated (session: Session<any>): void
   /** The plugin saves an outdated session even when its data did not change. */
   outdated (session: Session<any>): boolean
+  /**
+   * A loaded session that takes `data` as its own, without the copy the constructor makes: for
+   * a factory that built `data` itself (prototype-less, without reserved keys) and keeps no reference.
+   */
+  adopt<D extends object> (data: Record<string, unknown>, id: string): Session<D>
 }
 
 // Filled in by the class's static block, which alone can reach the #private fields.
@@ -185,6 +190,11 @@ export class Session<D extends object = SessionData> {
         session.#changed = new Set(Object.keys(session.#data))
         session.#deleted = null
         session.#outdated = false
+      },
+      adopt<D extends object> (data: Record<string, unknown>, id: string): Session<D> {
+        const session = new Session<D>(undefined, id)
+        session.#data = data
+        return session
       },
       markSaved (session, id) {
         session.id = id

@@ -1,7 +1,7 @@
 import { InvalidOptions } from '../errors.js'
 import type { SessionFactory } from '../factory.js'
 import { generateId } from '../options.js'
-import { Session, type SessionData } from '../session.js'
+import { internals, type Session, type SessionData } from '../session.js'
 
 export interface MemoryFactoryOptions {
   /** Most sessions kept; the least recently used go first. Default 10,000. */
@@ -11,11 +11,41 @@ export interface MemoryFactoryOptions {
 }
 
 interface Entry {
-  /** Each key's value as JSON, so nothing outside the factory holds a live reference to it. */
-  values: Map<string, string>
+  readonly id: string
+  /**
+   * Each key's value: a string, number, boolean or null as it is, anything else as its JSON, so
+   * nothing outside the factory holds a live reference to it.
+   */
+  values: Map<string, unknown>
   createdAt: number
   touchedAt: number
   expiresAt: number
+  /** Neighbours in the recency list, which runs from the least to the most recently used. */
+  older: Entry | null
+  newer: Entry | null
+}
+
+/** A stored object or array, as JSON text. */
+class Json {
+  constructor (readonly text: string) {}
+}
+
+/** What a value is kept as: primitives are immutable and need no copy, the rest is frozen as JSON. */
+function keep (value: unknown): unknown {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value
+    case 'number':
+      // As JSON would have it: -0 comes back as 0, NaN and the infinities as null.
+      return Number.isFinite(value) ? value + 0 : null
+    default:
+      return value === null ? null : new Json(JSON.stringify(value))
+  }
+}
+
+function thaw (value: unknown): unknown {
+  return value instanceof Json ? JSON.parse(value.text) : value
 }
 
 const SWEEP_EVERY_MS = 60_000
@@ -29,11 +59,23 @@ function positiveInteger (value: unknown, fallback: number, name: string): numbe
 }
 
 /**
+ * For the plugin: a MemoryFactory's answers at once, without the promise round trip. Only while
+ * `load` and `save` are still MemoryFactory's own (a subclass or a patch may wait, or fail).
+ */
+export let immediate: {
+  load (factory: MemoryFactory<any>, id: string): Session<any> | null
+  save (factory: MemoryFactory<any>, session: Session<any>): string
+}
+
+/**
  * Sessions in this process's memory: the default for one instance and for tests. Bounded, and
  * saves merge each session's changes, so concurrent requests on one session all keep theirs.
  */
 export class MemoryFactory<D extends object = SessionData> implements SessionFactory<D> {
   readonly #entries = new Map<string, Entry>()
+  /** Ends of the recency list: eviction takes the oldest without scanning the map. */
+  #oldest: Entry | null = null
+  #newest: Entry | null = null
   readonly #maxSessions: number
   readonly #ttlMs: number
   #sweeper: NodeJS.Timeout | null = null
@@ -49,38 +91,48 @@ export class MemoryFactory<D extends object = SessionData> implements SessionFac
   }
 
   async load (id: string): Promise<Session<D> | null> {
+    return this.#loadNow(id)
+  }
+
+  async save (session: Session<D>): Promise<string> {
+    return this.#saveNow(session)
+  }
+
+  #loadNow (id: string): Session<D> | null {
     const entry = this.#live(id, Date.now())
     if (entry === undefined) return null
-    this.#use(id, entry)
-    const data: Record<string, unknown> = {}
-    for (const [key, json] of entry.values) data[key] = JSON.parse(json)
-    const session = new Session<D>(data as Partial<D>, id)
+    this.#use(entry)
+    const data: Record<string, unknown> = Object.create(null)
+    for (const [key, value] of entry.values) data[key] = thaw(value)
+    const session = internals.adopt<D>(data, id)
     session.createdAt = entry.createdAt
     session.touchedAt = entry.touchedAt
     session.expiresAt = entry.expiresAt
     return session
   }
 
-  async save (session: Session<D>): Promise<string> {
+  #saveNow (session: Session<D>): string {
     const id = session.id ?? generateId()
     const expiresAt = session.expiresAt ?? Date.now() + this.#ttlMs
     if (session.isNew) {
-      const values = new Map<string, string>()
+      const values = new Map<string, unknown>()
       const data = session.data as Record<string, unknown>
-      for (const key of Object.keys(data)) values.set(key, JSON.stringify(data[key]))
-      this.#use(id, { values, createdAt: session.createdAt, touchedAt: session.touchedAt, expiresAt })
-      this.#evict()
+      for (const key of Object.keys(data)) values.set(key, keep(data[key]))
+      const previous = this.#entries.get(id)
+      if (previous !== undefined) this.#remove(previous)
+      this.#add({ id, values, createdAt: session.createdAt, touchedAt: session.touchedAt, expiresAt, older: null, newer: null })
+      while (this.#entries.size > this.#maxSessions) this.#remove(this.#oldest as Entry)
       return id
     }
     const entry = this.#live(id, Date.now())
     // Destroyed (or expired) while this request ran: it stays gone.
     if (entry === undefined) return id
     const { set, deleted } = session.changes()
-    for (const [key, value] of Object.entries(set)) entry.values.set(key, JSON.stringify(value))
+    for (const [key, value] of Object.entries(set)) entry.values.set(key, keep(value))
     for (const key of deleted) entry.values.delete(key)
     entry.touchedAt = session.touchedAt
     entry.expiresAt = expiresAt
-    this.#use(id, entry)
+    this.#use(entry)
     return id
   }
 
@@ -92,43 +144,73 @@ export class MemoryFactory<D extends object = SessionData> implements SessionFac
   }
 
   async destroy (id: string): Promise<void> {
-    this.#entries.delete(id)
+    const entry = this.#entries.get(id)
+    if (entry !== undefined) this.#remove(entry)
   }
 
   async close (): Promise<void> {
     if (this.#sweeper !== null) clearInterval(this.#sweeper)
     this.#sweeper = null
     this.#entries.clear()
+    this.#oldest = this.#newest = null
   }
 
   #live (id: string, now: number): Entry | undefined {
     const entry = this.#entries.get(id)
     if (entry === undefined || entry.expiresAt > now) return entry
-    this.#entries.delete(id)
+    this.#remove(entry)
     return undefined
   }
 
-  /** Moves the entry to the most-recently-used end (a Map iterates in insertion order). */
-  #use (id: string, entry: Entry): void {
-    this.#entries.delete(id)
-    this.#entries.set(id, entry)
+  #add (entry: Entry): void {
+    this.#entries.set(entry.id, entry)
+    this.#link(entry)
     if (this.#sweeper === null) {
       this.#sweeper = setInterval(() => this.sweep(), SWEEP_EVERY_MS).unref()
     }
   }
 
-  #evict (): void {
-    while (this.#entries.size > this.#maxSessions) {
-      this.#entries.delete(this.#entries.keys().next().value as string)
+  #remove (entry: Entry): void {
+    this.#entries.delete(entry.id)
+    this.#unlink(entry)
+  }
+
+  /** Moves the entry to the most recently used end. */
+  #use (entry: Entry): void {
+    if (entry === this.#newest) return
+    this.#unlink(entry)
+    this.#link(entry)
+  }
+
+  #link (entry: Entry): void {
+    entry.older = this.#newest
+    entry.newer = null
+    if (this.#newest === null) this.#oldest = entry
+    else this.#newest.newer = entry
+    this.#newest = entry
+  }
+
+  #unlink (entry: Entry): void {
+    if (entry.older === null) this.#oldest = entry.newer
+    else entry.older.newer = entry.newer
+    if (entry.newer === null) this.#newest = entry.older
+    else entry.newer.older = entry.older
+    entry.older = entry.newer = null
+  }
+
+  static {
+    immediate = {
+      load: (factory, id) => factory.#loadNow(id),
+      save: (factory, session) => factory.#saveNow(session)
     }
   }
 
   /** Drops every expired session now (it also runs every minute on its own). */
   sweep (now = Date.now()): number {
     let removed = 0
-    for (const [id, entry] of this.#entries) {
+    for (const entry of this.#entries.values()) {
       if (entry.expiresAt <= now) {
-        this.#entries.delete(id)
+        this.#remove(entry)
         removed++
       }
     }

@@ -1,0 +1,120 @@
+import { pathToFileURL } from 'node:url'
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
+import { Redis } from 'ioredis'
+import type { ServerKind } from './scenarios.js'
+
+/** What the bench hands every server: equal secrets and settings for both sides. */
+export interface ServerConfig {
+  /** The cookie-signing secret (ours, @fastify/session): same length on both sides. */
+  secret: string
+  /** 32 random bytes, hex: the sealing key (ours sealed, @fastify/secure-session). */
+  sealKey: string
+  redisUrl: string
+  /** A key prefix of this run's own, removed by the bench afterwards. */
+  redisPrefix: string
+}
+
+/** Thrown when our side needs an export that src/index.ts does not have (yet). */
+export class NotBuilt extends Error {}
+
+/** The slice of a session API that the counter route uses; all three libraries have it. */
+interface CounterSession {
+  get (key: string): unknown
+  set (key: string, value: unknown): void
+}
+
+const SAME_COOKIE = { path: '/', httpOnly: true, sameSite: 'lax' } as const
+
+// The peers' typings augment FastifyRequest.session too: loading them untyped keeps them out of tsc.
+async function importUntyped (name: string): Promise<any> {
+  return await import(name)
+}
+
+/** The counter route of the seed's example, written once for any session object. */
+function count (session: CounterSession): string {
+  const visits = ((session.get('counter') as number | undefined) ?? 0) + 1
+  session.set('counter', visits)
+  return `Visited ${visits} times\n`
+}
+
+function addRoutes (app: FastifyInstance, sessionOf: ((request: FastifyRequest) => CounterSession) | null): void {
+  app.get('/', async (request) => sessionOf === null ? 'Visited 1 times\n' : count(sessionOf(request)))
+  app.get('/untouched', async () => 'ok\n')
+}
+
+async function ours (config: ServerConfig, kind: ServerKind): Promise<FastifyInstance> {
+  // BENCH_OURS_MODULE: another copy of our source, to weigh one version of ours against another.
+  const entry = process.env.BENCH_OURS_MODULE
+  const mod: Record<string, unknown> = entry === undefined ? await import('../src/index.js') : await import(pathToFileURL(entry).href)
+  const factory = makeOurFactory(mod, config, kind)
+  const app = Fastify()
+  await app.register(mod.default as any, { factory, secret: config.secret })
+  addRoutes(app, (request) => (request as unknown as { session: CounterSession }).session)
+  return app
+}
+
+function exported (mod: Record<string, unknown>, name: string): new (options: unknown) => unknown {
+  if (!(name in mod)) throw new NotBuilt(`${name} is not exported by src/index.ts yet`)
+  return mod[name] as new (options: unknown) => unknown
+}
+
+function makeOurFactory (mod: Record<string, unknown>, config: ServerConfig, kind: ServerKind): unknown {
+  switch (kind) {
+    case 'ours-memory':
+      return new (exported(mod, 'MemoryFactory'))({})
+    case 'ours-redis':
+      return new (exported(mod, 'RedisFactory'))({ client: new Redis(config.redisUrl), prefix: config.redisPrefix })
+    case 'ours-sealed':
+      return new (exported(mod, 'SealedCookieFactory'))({ keys: [Buffer.from(config.sealKey, 'hex')] })
+    default:
+      throw new Error(`${kind} is not one of ours`)
+  }
+}
+
+async function peerSession (config: ServerConfig, redis: boolean): Promise<FastifyInstance> {
+  const app = Fastify()
+  const [cookie, session] = await Promise.all([importUntyped('@fastify/cookie'), importUntyped('@fastify/session')])
+  let store: unknown
+  if (redis) {
+    const { RedisStore } = await importUntyped('connect-redis-8')
+    store = new RedisStore({ client: new Redis(config.redisUrl), prefix: config.redisPrefix })
+  }
+  await app.register(cookie.default)
+  await app.register(session.default, {
+    secret: config.secret,
+    saveUninitialized: false,
+    cookie: { ...SAME_COOKIE, secure: 'auto' },
+    ...(store === undefined ? {} : { store })
+  })
+  addRoutes(app, (request) => (request as unknown as { session: CounterSession }).session)
+  return app
+}
+
+async function peerSecureSession (config: ServerConfig): Promise<FastifyInstance> {
+  const app = Fastify()
+  const secureSession = await importUntyped('@fastify/secure-session')
+  await app.register(secureSession.default, { key: Buffer.from(config.sealKey, 'hex'), cookie: SAME_COOKIE })
+  addRoutes(app, (request) => (request as unknown as { session: CounterSession }).session)
+  return app
+}
+
+/** Builds the server of one kind, with the routes every kind has: GET / counts, GET /untouched doesn't. */
+export async function buildServer (kind: ServerKind, config: ServerConfig): Promise<FastifyInstance> {
+  switch (kind) {
+    case 'ours-memory':
+    case 'ours-redis':
+    case 'ours-sealed':
+      return await ours(config, kind)
+    case 'peer-session-memory':
+      return await peerSession(config, false)
+    case 'peer-session-redis':
+      return await peerSession(config, true)
+    case 'peer-secure-session':
+      return await peerSecureSession(config)
+    case 'bare': {
+      const app = Fastify()
+      addRoutes(app, null)
+      return app
+    }
+  }
+}

@@ -1,0 +1,137 @@
+// `npx tsx bench/inproc.ts [--ours <index.ts>] [--against <index.ts>] [--trials N] [--per-trial N] [scenario ...]`
+// CPU per request of Fastify and the session plugin alone: requests go through app.routing() on
+// stand-in req/res objects, no sockets, no HTTP parser. On a busy machine, where the socket
+// benchmark drowns in context switches, this still separates two versions of our code: both run
+// in this one process, in alternating trials, and the paired ratio is reported.
+import { randomBytes } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import { resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { buildServer, type ServerConfig } from './apps.js'
+import { median } from './report.js'
+import { scenarios, type Scenario, type ServerKind } from './scenarios.js'
+
+const { values: args, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    ours: { type: 'string' },
+    against: { type: 'string' },
+    trials: { type: 'string', default: '100' },
+    'per-trial': { type: 'string', default: '500' },
+    redis: { type: 'string', default: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379' }
+  }
+})
+
+class StandInSocket extends EventEmitter {
+  remoteAddress = '127.0.0.1'
+  encrypted = false
+}
+
+const socket = new StandInSocket()
+
+class StandInRequest extends EventEmitter {
+  method = 'GET'
+  httpVersionMajor = 1
+  httpVersion = '1.1'
+  socket = socket
+  aborted = false
+  constructor (readonly url: string, readonly headers: Record<string, string>) {
+    super()
+  }
+}
+
+class StandInResponse extends EventEmitter {
+  statusCode = 200
+  headersSent = false
+  writableEnded = false
+  destroyed = false
+  headers: Record<string, unknown> = {}
+  body: unknown
+  constructor (readonly finished: (response: StandInResponse) => void) {
+    super()
+  }
+
+  writeHead (statusCode: number, headers: Record<string, unknown>): void {
+    this.statusCode = statusCode
+    this.headers = headers
+    this.headersSent = true
+  }
+
+  setHeader (): void {}
+  getHeader (): undefined { return undefined }
+  hasHeader (): boolean { return false }
+  write (): boolean { return true }
+  end (body: unknown): void {
+    this.body = body
+    this.writableEnded = true
+    this.finished(this)
+  }
+}
+
+type Workload = (count: number) => Promise<void>
+
+async function prepare (kind: ServerKind, scenario: Scenario, config: ServerConfig, oursModule?: string): Promise<Workload> {
+  if (oursModule === undefined) delete process.env.BENCH_OURS_MODULE
+  else process.env.BENCH_OURS_MODULE = oursModule
+  const app = await buildServer(kind, config)
+  await app.ready()
+  const send = (headers: Record<string, string>): Promise<StandInResponse> => new Promise((resolve) => {
+    app.routing(new StandInRequest(scenario.path, headers) as never, new StandInResponse(resolve) as never)
+  })
+  let headers: Record<string, string> = {}
+  if (scenario.returning) {
+    const first = await send({})
+    const line = [first.headers['set-cookie']].flat()[0]
+    headers = { cookie: String(line).split(';', 1)[0] as string }
+    const second = await send(headers)
+    if (second.body !== 'Visited 2 times\n') throw new Error(`${kind}: the cookie did not bring the session back`)
+  }
+  return async (count) => {
+    for (let i = 0; i < count; i++) {
+      const response = await send(headers)
+      if (response.statusCode !== 200) throw new Error(`${kind}: status ${response.statusCode}`)
+    }
+  }
+}
+
+async function compare (scenario: Scenario): Promise<void> {
+  const config: ServerConfig = {
+    secret: randomBytes(32).toString('base64url'),
+    sealKey: randomBytes(32).toString('hex'),
+    redisUrl: args.redis,
+    redisPrefix: `bench:inproc:${randomBytes(6).toString('hex')}:`
+  }
+  const against = args.against === undefined ? undefined : resolve(args.against)
+  const ours = args.ours === undefined ? undefined : resolve(args.ours)
+  const sides = [
+    { name: 'ours', run: await prepare(scenario.ours, scenario, config, ours) },
+    against === undefined
+      ? { name: scenario.peerName, run: await prepare(scenario.peer, scenario, config) }
+      : { name: `ours at ${args.against as string}`, run: await prepare(scenario.ours, scenario, config, against) }
+  ]
+  const perTrial = Number(args['per-trial'])
+  for (const side of sides) await side.run(perTrial * 4)
+  const cpu: number[][] = [[], []]
+  for (let trial = 0; trial < Number(args.trials); trial++) {
+    for (const index of trial % 2 === 0 ? [0, 1] : [1, 0]) {
+      const start = process.cpuUsage()
+      await sides[index]!.run(perTrial)
+      const used = process.cpuUsage(start)
+      cpu[index]!.push((used.user + used.system) / perTrial)
+    }
+  }
+  const ratios = (cpu[0] as number[]).map((value, i) => value / (cpu[1]![i] as number))
+  for (const [index, side] of sides.entries()) {
+    const list = cpu[index] as number[]
+    console.log(`${scenario.name} ${side.name}: min ${Math.min(...list).toFixed(2)} µs, median ${median(list)?.toFixed(2)} µs CPU/request`)
+  }
+  console.log(`${scenario.name} ours / ${sides[1]!.name}: paired CPU ratio, median ${median(ratios)?.toFixed(3)}\n`)
+}
+
+const wanted = positionals.length === 0 ? ['memory.returning', 'memory.new', 'untouched'] : positionals
+for (const name of wanted) {
+  const scenario = scenarios.find((s) => s.name === name && s.flood === undefined)
+  if (scenario === undefined) throw new Error(`no such throughput scenario: ${name}`)
+  await compare(scenario)
+}
+process.exit(0)

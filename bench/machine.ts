@@ -1,0 +1,49 @@
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { cpus, release, totalmem } from 'node:os'
+import type { Redis } from 'ioredis'
+
+/** Clock ticks per second of /proc/stat (USER_HZ). */
+const TICKS = ((): number => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+  } catch {
+    return 100
+  }
+})()
+
+/**
+ * CPU time (µs) every core spent busy since boot, from /proc/stat. Interrupt time is left out:
+ * the loopback traffic of the run itself lands there and belongs to no process.
+ */
+export function machineBusyUs (): number | null {
+  let line: string | undefined
+  try {
+    line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]
+  } catch {
+    return null
+  }
+  // cpu user nice system idle iowait irq softirq steal guest guest_nice
+  const fields = (line ?? '').trim().split(/\s+/).slice(1).map(Number)
+  const [user = 0, nice = 0, system = 0, , , , , steal = 0] = fields
+  return (user + nice + system + steal) * 1e6 / TICKS
+}
+
+/** The Redis server's own CPU time (µs), so that its work in a Redis scenario is not taken for noise. */
+export async function redisCpuUs (client: Redis): Promise<number> {
+  const info = await client.info('cpu')
+  let total = 0
+  for (const name of ['used_cpu_sys', 'used_cpu_user']) {
+    const match = new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)
+    if (match !== null) total += Number(match[1]) * 1e6
+  }
+  return total
+}
+
+/** One line that says what machine the figures come from. */
+export function describeMachine (): string {
+  const list = cpus()
+  const model = list[0]?.model.replace(/\s+/g, ' ').trim() ?? 'unknown CPU'
+  const memory = (totalmem() / 2 ** 30).toFixed(1)
+  return `${list.length} × ${model}, ${memory} GiB RAM, Linux ${release()}, Node ${process.version}`
+}

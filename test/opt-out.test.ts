@@ -1,0 +1,52 @@
+import t from 'tap'
+import Fastify from 'fastify'
+import sessionPlugin from '../src/index.js'
+import { SECRET } from './helpers/app.js'
+import { CountingFactory } from './helpers/factories.js'
+
+// The opt-out is looked up per request only when some route may carry it; these pin the cases
+// where the plugin cannot learn that from onRoute alone.
+
+t.test('a route declared before the plugin can still opt out', async (t) => {
+  const app = Fastify()
+  const factory = new CountingFactory()
+  app.get('/health', { config: { session: false } }, async (request) => {
+    try {
+      return request.session.get('counter')
+    } catch (error) {
+      return { code: (error as { code: string }).code }
+    }
+  })
+  await app.register(sessionPlugin, { factory, secret: SECRET })
+  app.get('/', async (request) => {
+    request.session.set('counter', 1)
+    return 'ok'
+  })
+  t.teardown(() => app.close())
+  const cookie = (await app.inject('/')).cookies[0]
+  factory.calls = []
+  const health = await app.inject({ url: '/health', headers: { cookie: `sid=${cookie?.value as string}` } })
+  t.same(health.json(), { code: 'FST_SESSION_NOT_LOADED' })
+  t.same(factory.calls, [], 'the factory was not asked')
+})
+
+t.test('an opt-out set by a later onRoute hook is honoured', async (t) => {
+  const app = Fastify()
+  const factory = new CountingFactory()
+  await app.register(sessionPlugin, { factory, secret: SECRET })
+  app.addHook('onRoute', (route) => {
+    if (route.url === '/health') route.config = { ...route.config, session: false }
+  })
+  app.get('/health', async () => 'ok')
+  app.get('/', async (request) => {
+    request.session.set('counter', 1)
+    return 'ok'
+  })
+  t.teardown(() => app.close())
+  const cookie = (await app.inject('/')).cookies[0]
+  factory.calls = []
+  const health = await app.inject({ url: '/health', headers: { cookie: `sid=${cookie?.value as string}` } })
+  t.equal(health.body, 'ok')
+  t.same(factory.calls, [], 'the factory was not asked')
+  t.same(health.cookies, [], 'nor a cookie sent')
+})

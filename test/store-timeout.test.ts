@@ -1,0 +1,84 @@
+import t from 'tap'
+import Fastify from 'fastify'
+import sessionPlugin, { MemoryFactory, Session } from '../src/index.js'
+import { SECRET, sessionCookie } from './helpers/app.js'
+
+/** A MemoryFactory whose loads of chosen ids wait until the test lets them go. */
+class GatedFactory extends MemoryFactory {
+  readonly #gates = new Map<string, { opened: Promise<void>, open: () => void }>()
+
+  hold (id: string): void {
+    let open = (): void => {}
+    const opened = new Promise<void>((resolve) => { open = resolve })
+    this.#gates.set(id, { opened, open })
+  }
+
+  release (id: string): void {
+    this.#gates.get(id)?.open()
+    this.#gates.delete(id)
+  }
+
+  override async load (id: string): Promise<Session | null> {
+    await this.#gates.get(id)?.opened
+    return super.load(id)
+  }
+}
+
+/** The session id inside a `sid=<id>.<signature>` cookie pair. */
+function idOf (cookie: string): string {
+  return decodeURIComponent(cookie.slice('sid='.length)).replace(/\.[^.]*$/, '')
+}
+
+async function counterApp (factory: MemoryFactory, storeTimeout = 5000): Promise<ReturnType<typeof Fastify>> {
+  const app = Fastify()
+  await app.register(sessionPlugin, { factory, secret: SECRET, storeTimeout })
+  app.get('/', async (request) => {
+    const visits = (request.session.get('counter') ?? 0) + 1
+    request.session.set('counter', visits)
+    return { visits }
+  })
+  return app
+}
+
+t.test('factory calls that answer out of order each settle their own request', async (t) => {
+  const factory = new GatedFactory()
+  const app = await counterApp(factory)
+  t.teardown(() => app.close())
+  const cookies: string[] = []
+  for (let i = 0; i < 3; i++) cookies.push(sessionCookie(await app.inject('/')) as string)
+  const [first, second, third] = cookies as [string, string, string]
+  factory.hold(idOf(first))
+  factory.hold(idOf(second))
+
+  const oldest = app.inject({ url: '/', headers: { cookie: first } })
+  const middle = app.inject({ url: '/', headers: { cookie: second } })
+  // Let both held loads start before the third request overtakes them.
+  await new Promise((resolve) => setImmediate(resolve))
+  const fast = await app.inject({ url: '/', headers: { cookie: third } })
+  t.same(fast.json(), { visits: 2 }, 'the latest call answered first')
+  factory.release(idOf(first))
+  t.same((await oldest).json(), { visits: 2 }, 'the oldest call answered while a later one still waited')
+  factory.release(idOf(second))
+  t.same((await middle).json(), { visits: 2 }, 'the last one got its own answer too')
+})
+
+t.test('a call that outlasts storeTimeout fails even while others keep answering', async (t) => {
+  const factory = new GatedFactory()
+  const app = await counterApp(factory, 50)
+  t.teardown(() => app.close())
+  const held = sessionCookie(await app.inject('/')) as string
+  const free = sessionCookie(await app.inject('/')) as string
+  factory.hold(idOf(held))
+
+  const started = Date.now()
+  const hung = app.inject({ url: '/', headers: { cookie: held } })
+  for (let i = 0; i < 3; i++) {
+    const response = await app.inject({ url: '/', headers: { cookie: free } })
+    t.equal(response.statusCode, 200)
+  }
+  const failed = await hung
+  t.equal(failed.statusCode, 503)
+  t.equal(failed.json().code, 'FST_SESSION_STORE_UNAVAILABLE')
+  t.ok(Date.now() - started >= 45, 'not before storeTimeout')
+  factory.release(idOf(held))
+})
