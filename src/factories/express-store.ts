@@ -1,7 +1,7 @@
 import { CorruptRecord, InvalidOptions, StoreReservedKey } from '../errors.js'
 import type { SessionFactory } from '../factory.js'
 import { generateId } from '../options.js'
-import { Session, type SessionData } from '../session.js'
+import { Session, internals, type SessionData } from '../session.js'
 
 /**
  * An express-session compatible store: `connect-redis`, `connect-pg-simple`, express-session's
@@ -140,11 +140,10 @@ class ExpressStoreFactory<D extends object> implements SessionFactory<D> {
     const session = new Session<D>(stored.data as Partial<D>, id)
     session.expiresAt = stored.expiresAt
     if (stored.createdAt === undefined || stored.touchedAt === undefined) {
-      // Written by express-session or @fastify/session: our clocks start now, and the first
-      // request rewrites the record with them (a re-set key is a change), which also renews its TTL.
+      // Written by express-session or @fastify/session: our clocks start now, and the plugin
+      // rewrites the record with them on this request, which also renews its TTL.
       session.createdAt = session.touchedAt = now
-      const first = Object.keys(stored.data)[0]
-      if (first !== undefined) session.set(first as keyof D & string, stored.data[first] as D[keyof D & string])
+      internals.markOutdated(session)
       return session
     }
     session.createdAt = stored.createdAt
