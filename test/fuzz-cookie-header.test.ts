@@ -150,7 +150,7 @@ for (const under of factoriesUnderTest) {
         loaded.renewed++
       }
       assertPrototypesClean()
-    }), 250)
+    }), 180)
 
     t.ok(loaded.sessions > 10, `valid cookies were found among the junk (${loaded.sessions} times)`)
     t.ok(loaded.renewed > 0, `cookies signed with the older secret were re-issued (${loaded.renewed} times)`)
@@ -175,7 +175,7 @@ for (const under of factoriesUnderTest) {
       assert.deepEqual(h.loads, [idOf(value)])
       assert.ok(h.minted.users.has((response.json() as { user: string }).user))
       assertPrototypesClean()
-    }), 80)
+    }), 60)
     t.same(h.trap.leaks(), [], 'no session id, cookie value or session value reached the log')
   })
 }

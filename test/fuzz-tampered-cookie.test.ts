@@ -90,7 +90,7 @@ for (const under of factoriesUnderTest) {
       // The genuine cookie still opens its own, unchanged session.
       const still = await app.inject({ method: 'GET', url: '/whoami', headers: { cookie: `sid=${cookie.value}` } })
       assert.equal((still.json() as { user: string }).user, cookie.user)
-    }), 150)
+    }), 100)
 
     t.equal(kinds.size, 10, `every kind of mutation ran: ${JSON.stringify(Object.fromEntries(kinds))}`)
     t.same(trap.errors(), [], 'nothing was logged at error level')
