@@ -145,9 +145,10 @@ export function runFactorySuite (name: string, make: Make, options: FactorySuite
     }))
 
     it('a session past its expiresAt no longer loads', { skip: !stateful && 'the plugin enforces a stateless session\'s timeouts' }, () => use(async (factory) => {
-      const id = await saveNew(factory, { user: 'ada' }, 80)
+      // Generous margins: a loaded machine may take a while between the save and the first load.
+      const id = await saveNew(factory, { user: 'ada' }, 1000)
       assert.ok(await factory.load(id))
-      await sleep(200)
+      await sleep(1500)
       assert.equal(await factory.load(id), null)
     }))
 
