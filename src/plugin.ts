@@ -209,24 +209,25 @@ class SessionManager {
     return undefined
   }
 
-  async #destroy (state: RequestState, session: Session): Promise<void> {
+  /** Destroys the stored record, if any, and leaves the session new: what logout and login share. */
+  async #forgetStored (state: RequestState, session: Session): Promise<void> {
     if (!session.isNew && session.id !== null && this.factory.destroy !== undefined) {
       await this.#call('destroy', session.id)
     }
-    const restart = session.isModified
     internals.markNew(session)
     state.cookieId = state.cookieValue = null
+  }
+
+  async #destroy (state: RequestState, session: Session): Promise<void> {
+    const restart = session.isModified
+    await this.#forgetStored(state, session)
     if (restart) return this.#save(state, session)
     if (state.hadCookie) this.#clearCookie(state)
   }
 
   async #regenerate (state: RequestState, session: Session): Promise<void> {
-    if (!session.isNew && session.id !== null && this.factory.destroy !== undefined) {
-      await this.#call('destroy', session.id)
-    }
-    internals.markNew(session)
+    await this.#forgetStored(state, session)
     session.createdAt = Date.now()
-    state.cookieId = state.cookieValue = null
     return this.#save(state, session)
   }
 
