@@ -136,7 +136,8 @@ export class RedisServer {
       child.stderr.on('data', onData)
       child.once('exit', (code) => reject(new Error(`redis-server on ${this.port} exited (${code}): ${this.output.slice(-500)}`)))
     })
-    await Promise.race([ready, sleep(10_000).then(() => { throw new Error(`redis-server on ${this.port} did not start`) })])
+    // An unref'd timer: once the server is up, the spare 10 s wait must not hold the test process open.
+    await Promise.race([ready, sleep(10_000, undefined, { ref: false }).then(() => { throw new Error(`redis-server on ${this.port} did not start`) })])
     this.output = ''
   }
 
