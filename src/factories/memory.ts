@@ -13,10 +13,10 @@ export interface MemoryFactoryOptions {
 interface Entry {
   readonly id: string
   /**
-   * Each key's value: a string, number, boolean or null as it is, anything else as its JSON, so
-   * nothing outside the factory holds a live reference to it.
+   * The data as one JSON text: compact (a flood of short-lived sessions leaves little behind for
+   * the garbage collector) and a copy, so nothing outside the factory holds a live reference.
    */
-  values: Map<string, unknown>
+  json: string
   createdAt: number
   touchedAt: number
   expiresAt: number
@@ -25,27 +25,20 @@ interface Entry {
   newer: Entry | null
 }
 
-/** A stored object or array, as JSON text. */
-class Json {
-  constructor (readonly text: string) {}
+/** A JSON object as a prototype-less record (a key such as "toString" is data, not a method). */
+function parseData (json: string): Record<string, unknown> {
+  return Object.setPrototypeOf(JSON.parse(json), null)
 }
 
-/** What a value is kept as: primitives are immutable and need no copy, the rest is frozen as JSON. */
-function keep (value: unknown): unknown {
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-      return value
-    case 'number':
-      // As JSON would have it: -0 comes back as 0, NaN and the infinities as null.
-      return Number.isFinite(value) ? value + 0 : null
-    default:
-      return value === null ? null : new Json(JSON.stringify(value))
-  }
-}
-
-function thaw (value: unknown): unknown {
-  return value instanceof Json ? JSON.parse(value.text) : value
+/** The session's changes applied to the record as it is now, which other requests may have changed. */
+function merge (json: string, session: Session<any>): string {
+  const { set, deleted } = session.changes()
+  // A plain object, never handed out: JSON.stringify takes its fast path. Session keeps the
+  // reserved keys (__proto__ and co.) out of set(), so no assignment here reaches a prototype.
+  const data = JSON.parse(json) as Record<string, unknown>
+  for (const key in set) data[key] = set[key]
+  for (const key of deleted) delete data[key]
+  return JSON.stringify(data)
 }
 
 const SWEEP_EVERY_MS = 60_000
@@ -102,9 +95,7 @@ export class MemoryFactory<D extends object = SessionData> implements SessionFac
     const entry = this.#live(id, Date.now())
     if (entry === undefined) return null
     this.#use(entry)
-    const data: Record<string, unknown> = Object.create(null)
-    for (const [key, value] of entry.values) data[key] = thaw(value)
-    const session = internals.adopt<D>(data, id)
+    const session = internals.adopt<D>(parseData(entry.json), id, entry.json)
     session.createdAt = entry.createdAt
     session.touchedAt = entry.touchedAt
     session.expiresAt = entry.expiresAt
@@ -115,21 +106,20 @@ export class MemoryFactory<D extends object = SessionData> implements SessionFac
     const id = session.id ?? generateId()
     const expiresAt = session.expiresAt ?? Date.now() + this.#ttlMs
     if (session.isNew) {
-      const values = new Map<string, unknown>()
-      const data = session.data as Record<string, unknown>
-      for (const key of Object.keys(data)) values.set(key, keep(data[key]))
+      const json = JSON.stringify(session.data)
       const previous = this.#entries.get(id)
       if (previous !== undefined) this.#remove(previous)
-      this.#add({ id, values, createdAt: session.createdAt, touchedAt: session.touchedAt, expiresAt, older: null, newer: null })
+      this.#add({ id, json, createdAt: session.createdAt, touchedAt: session.touchedAt, expiresAt, older: null, newer: null })
       while (this.#entries.size > this.#maxSessions) this.#remove(this.#oldest as Entry)
       return id
     }
     const entry = this.#live(id, Date.now())
     // Destroyed (or expired) while this request ran: it stays gone.
     if (entry === undefined) return id
-    const { set, deleted } = session.changes()
-    for (const [key, value] of Object.entries(set)) entry.values.set(key, keep(value))
-    for (const key of deleted) entry.values.delete(key)
+    entry.json = internals.loadedFrom(session) === entry.json
+      // Nobody saved this record since the session was loaded from it: its data is the merge.
+      ? JSON.stringify(session.data)
+      : merge(entry.json, session)
     entry.touchedAt = session.touchedAt
     entry.expiresAt = expiresAt
     this.#use(entry)
