@@ -1,11 +1,15 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import type { ServerConfig } from './apps.js'
 import type { ServerKind } from './scenarios.js'
 import type { Command, Report } from './server.js'
 
-const SERVER_FILE = fileURLToPath(new URL('./server.ts', import.meta.url))
+const SERVER_SOURCE = fileURLToPath(new URL('./server.ts', import.meta.url))
+/** server.ts and src/ compiled by `tsc -p bench/tsconfig.json` (see buildServers). */
+const SERVER_BUILT = fileURLToPath(new URL('./.build/bench/server.js', import.meta.url))
+const BENCH_TSCONFIG = fileURLToPath(new URL('./tsconfig.json', import.meta.url))
 const START_TIMEOUT_MS = 60_000
 const EXIT_TIMEOUT_MS = 10_000
 
@@ -22,6 +26,20 @@ export interface StartOptions {
   profileDir?: string
   /** Our side's entry module (default src/index.ts); lets two versions of ours run against each other. */
   oursModule?: string
+  /**
+   * Run the compiled server (plain node, as production runs JavaScript) rather than the source
+   * under tsx, whose loader costs every server ~35 MB of RSS. Copies of our source given with
+   * --ours/--against are TypeScript, so such runs put every server under tsx alike.
+   */
+  compiled?: boolean
+}
+
+/** Compiles bench/ and src/ into bench/.build for the servers; resolves once tsc is done. */
+export async function buildServers (): Promise<void> {
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
+  const child = fork(tsc, ['-p', BENCH_TSCONFIG], { stdio: ['ignore', 2, 2, 'ipc'] })
+  const [code] = await once(child, 'exit') as [number | null]
+  if (code !== 0) throw new Error(`tsc -p bench/tsconfig.json exited ${String(code)}`)
 }
 
 /** A benchmark server running in a child process of its own, fresh for every run. */
@@ -50,7 +68,9 @@ export class ServerProcess {
     if (options.profileDir !== undefined && kind.startsWith('ours-')) env.BENCH_PROFILE_DIR = options.profileDir
     if (options.oursModule !== undefined) env.BENCH_OURS_MODULE = options.oursModule
     // stdout goes to our stderr: the bench's stdout carries only the table or the JSON.
-    const child = fork(SERVER_FILE, [kind], { execArgv: ['--import', 'tsx'], env, stdio: ['ignore', 2, 2, 'ipc'] })
+    const child = options.compiled === true
+      ? fork(SERVER_BUILT, [kind], { execArgv: [], env, stdio: ['ignore', 2, 2, 'ipc'] })
+      : fork(SERVER_SOURCE, [kind], { execArgv: ['--import', 'tsx'], env, stdio: ['ignore', 2, 2, 'ipc'] })
     const server = new ServerProcess(child)
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<{ type: 'timeout' }>((resolve) => {

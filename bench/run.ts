@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
 import type { ServerConfig } from './apps.js'
-import { ServerNotBuilt, ServerProcess } from './child.js'
+import { ServerNotBuilt, ServerProcess, buildServers } from './child.js'
 import { fire, obtainCookie, type LoadOptions } from './load.js'
 import { describeMachine, machineBusyUs, redisCpuUs } from './machine.js'
 import { formatSelfTime, topSelfTime } from './profile.js'
@@ -57,6 +57,8 @@ const profileDir = args.profile ? resolve('bench/.profiles') : undefined
 const against = args.against === undefined ? undefined : resolve(args.against)
 /** Our side from another copy of the source (e.g. a branch not merged yet); default src/index.ts. */
 const oursEntry = args.ours === undefined ? undefined : resolve(args.ours)
+/** Servers run compiled (plain node) unless a copy of our TypeScript source is given. */
+const compiled = oursEntry === undefined && against === undefined
 
 const MIN_WARMUP_REQUESTS = 5000
 
@@ -121,7 +123,8 @@ async function measureOnce (scenario: Scenario, side: Side, ctx: Context, label:
   const oursModule = side === 'peer' ? against : oursEntry
   const server = await ServerProcess.start(kind, config, {
     ...(profileDir === undefined || side !== 'ours' ? {} : { profileDir }),
-    ...(oursModule === undefined ? {} : { oursModule })
+    ...(oursModule === undefined ? {} : { oursModule }),
+    compiled
   })
   const redis = scenario.redis ? ctx.redis : null
   try {
@@ -177,6 +180,7 @@ async function main (): Promise<void> {
   const selected = args.only === undefined ? scenarios : scenarios.filter((s) => args.only?.split(',').includes(s.name))
   if (selected.length === 0) throw new Error(`--only matched no scenario; known: ${scenarios.map((s) => s.name).join(', ')}`)
   if (profileDir !== undefined) await mkdir(profileDir, { recursive: true })
+  if (compiled) await buildServers()
 
   const ours: Record<string, unknown> = oursEntry === undefined ? await import('../src/index.js') : await import(pathToFileURL(oursEntry).href)
   const redis = selected.some((s) => s.redis) ? await connectRedis(args.redis) : null
@@ -186,7 +190,7 @@ async function main (): Promise<void> {
     else if (scenario.redis && redis === null) status = `skipped: no Redis at ${args.redis}`
     return { scenario, status, peerName: against === undefined ? scenario.peerName : 'ours (--against)', ours: [], peer: [] }
   })
-  log(`${machine}\n${settings.rounds} round(s), ${settings.warmup} s warm-up + ${settings.duration} s measured, ${settings.connections} connections`)
+  log(`${machine}\n${settings.rounds} round(s), ${settings.warmup} s warm-up + ${settings.duration} s measured, ${settings.connections} connections, servers ${compiled ? 'compiled (node)' : 'from source (tsx)'}`)
 
   for (let round = 0; round < settings.rounds; round++) {
     for (const summary of summaries) {
