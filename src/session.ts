@@ -24,6 +24,11 @@ export interface SessionOwner {
 // Keys that could reach an object prototype if a store, or a careless copy, handed them on.
 const RESERVED = new Set(['__proto__', 'constructor', 'prototype'])
 
+/** A key Session refuses to set and drops on load (`__proto__`, `constructor`, `prototype`). */
+export function isReservedKey (key: string): boolean {
+  return RESERVED.has(key)
+}
+
 function copyData (source: unknown): Record<string, unknown> {
   const data: Record<string, unknown> = Object.create(null)
   if (source !== null && typeof source === 'object') {

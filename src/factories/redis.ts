@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { CorruptRecord, InvalidOptions } from '../errors.js'
 import type { SessionFactory } from '../factory.js'
 import { generateId } from '../options.js'
-import { Session, type SessionData } from '../session.js'
+import { internals, isReservedKey, type Session, type SessionData } from '../session.js'
 
 /**
  * The few commands RedisFactory sends. An ioredis (or iovalkey) `Redis` or `Cluster` has them;
@@ -13,6 +13,29 @@ export interface RedisClientLike {
   del (key: string): Promise<number>
   evalsha (sha1: string, numkeys: number, ...args: Array<string | number>): Promise<unknown>
   eval (script: string, numkeys: number, ...args: Array<string | number>): Promise<unknown>
+  /** A single-node client's pipeline: commands issued together go out in one write. */
+  pipeline? (): RedisPipelineLike
+  /** True on a Cluster, whose pipelines must keep to one slot: its commands go one by one. */
+  readonly isCluster?: boolean
+}
+
+/** The part of an ioredis / iovalkey pipeline RedisFactory uses. */
+export interface RedisPipelineLike {
+  hgetall (key: string): unknown
+  del (key: string): unknown
+  evalsha (sha1: string, numkeys: number, ...args: Array<string | number>): unknown
+  eval (script: string, numkeys: number, ...args: Array<string | number>): unknown
+  exec (): Promise<Array<[Error | null, unknown]> | null>
+}
+
+type Command = 'hgetall' | 'del' | 'evalsha' | 'eval'
+
+/** A command waiting for the batch that goes out at the end of this turn of the event loop. */
+interface Queued {
+  command: Command
+  args: Array<string | number>
+  resolve (value: unknown): void
+  reject (error: unknown): void
 }
 
 export interface RedisFactoryOptions {
@@ -84,6 +107,9 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
   readonly #client: RedisClientLike
   readonly #prefix: string
   readonly #ttlMs: number
+  /** Whether commands are gathered into pipelines (a single-node client that has them). */
+  readonly #batching: boolean
+  #queue: Queued[] = []
 
   constructor (options: RedisFactoryOptions) {
     const { client, prefix = 'sess:', ttl = 86_400 } = options ?? {}
@@ -96,10 +122,11 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
     this.#client = client
     this.#prefix = prefix
     this.#ttlMs = ttl * 1000
+    this.#batching = typeof client.pipeline === 'function' && client.isCluster !== true
   }
 
   async load (id: string): Promise<Session<D> | null> {
-    const fields = await this.#client.hgetall(this.#prefix + id)
+    const fields = await this.#send('hgetall', [this.#prefix + id]) as Record<string, string>
     const names = Object.keys(fields)
     if (names.length === 0) return null
     const createdAt = Number(fields[CREATED_AT] ?? NaN)
@@ -107,18 +134,20 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
     if (!Number.isFinite(createdAt) || !Number.isFinite(touchedAt)) {
       throw new CorruptRecord('its createdAt or touchedAt field is missing')
     }
-    // No prototype, so a "__proto__" key is a plain property until Session drops it.
+    // Built here, without a prototype and without the keys Session drops, so the session takes it as is.
     const data: Record<string, unknown> = Object.create(null)
     for (const name of names) {
       const escaped = name.startsWith(ESCAPED)
       if (!escaped && !name.startsWith(DATA)) continue
+      let key: string
       try {
-        data[escaped ? JSON.parse(name.slice(ESCAPED.length)) as string : name.slice(DATA.length)] = JSON.parse(fields[name] as string)
+        key = escaped ? JSON.parse(name.slice(ESCAPED.length)) as string : name.slice(DATA.length)
+        if (!isReservedKey(key)) data[key] = JSON.parse(fields[name] as string)
       } catch {
         throw new CorruptRecord('a field holds a value or an escaped key that is not JSON')
       }
     }
-    const session = new Session<D>(data as Partial<D>, id)
+    const session = internals.adopt<D>(data, id)
     session.createdAt = createdAt
     session.touchedAt = touchedAt
     return session
@@ -138,25 +167,24 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
       else pairs.push(fieldOf(key), json)
     }
     for (const key of removed) deleted.push(fieldOf(key))
-    await this.#run(SAVE, id, [
+    await this.#run(SAVE, [
+      SAVE.sha, 1, this.#prefix + id,
       session.isNew ? 1 : 0,
       this.#ttl(session),
       session.createdAt,
       session.touchedAt,
-      pairs.length / 2,
-      ...pairs,
-      ...deleted
-    ])
+      pairs.length / 2
+    ].concat(pairs, deleted))
     return id
   }
 
   async touch (session: Session<D>): Promise<void> {
     if (session.id === null) return
-    await this.#run(TOUCH, session.id, [this.#ttl(session), session.touchedAt])
+    await this.#run(TOUCH, [TOUCH.sha, 1, this.#prefix + session.id, this.#ttl(session), session.touchedAt])
   }
 
   async destroy (id: string): Promise<void> {
-    await this.#client.del(this.#prefix + id)
+    await this.#send('del', [this.#prefix + id])
   }
 
   /** Milliseconds until `session.expiresAt`; at least 1, so a late save expires rather than lingers. */
@@ -165,14 +193,54 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
     return Math.max(1, Math.ceil((session.expiresAt ?? now + this.#ttlMs) - now))
   }
 
-  /** EVALSHA, and EVAL once when the server does not know the script (first use, or after a restart). */
-  async #run (script: Script, id: string, args: Array<string | number>): Promise<unknown> {
-    const key = this.#prefix + id
+  /**
+   * EVALSHA, and EVAL once when the server does not know the script (first use, or after a
+   * restart). `args` are EVALSHA's: the script's SHA1, 1, the key, then the script's ARGV.
+   */
+  async #run (script: Script, args: Array<string | number>): Promise<unknown> {
     try {
-      return await this.#client.evalsha(script.sha, 1, key, ...args)
+      return await this.#send('evalsha', args)
     } catch (error) {
       if (!isNoScript(error)) throw error
-      return this.#client.eval(script.lua, 1, key, ...args)
+      return this.#send('eval', [script.lua, ...args.slice(1)])
     }
+  }
+
+  /**
+   * Sends a command. On a single-node client, the commands of every request that reaches this
+   * point in one turn of the event loop leave together, as one pipeline: one write and one read
+   * for the lot instead of one each, whatever the client's own autopipelining setting. Each
+   * command still gets its own answer or error.
+   */
+  #send (command: Command, args: Array<string | number>): Promise<unknown> {
+    if (!this.#batching) return (this.#client[command] as (...args: unknown[]) => Promise<unknown>)(...args)
+    return new Promise((resolve, reject) => {
+      if (this.#queue.length === 0) setImmediate(this.#flush)
+      this.#queue.push({ command, args, resolve, reject })
+    })
+  }
+
+  readonly #flush = (): void => {
+    const queue = this.#queue
+    this.#queue = []
+    if (queue.length === 1) {
+      const only = queue[0] as Queued
+      ;(this.#client[only.command] as (...args: unknown[]) => Promise<unknown>)(...only.args).then(only.resolve, only.reject)
+      return
+    }
+    const pipeline = (this.#client.pipeline as () => RedisPipelineLike)()
+    for (const queued of queue) (pipeline[queued.command] as (...args: unknown[]) => unknown)(...queued.args)
+    pipeline.exec().then((results) => {
+      // A plain pipeline (not a MULTI) always answers with one [error, value] pair per command.
+      const answers = results as Array<[Error | null, unknown]>
+      for (let i = 0; i < queue.length; i++) {
+        const queued = queue[i] as Queued
+        const [error, value] = answers[i] as [Error | null, unknown]
+        if (error === null) queued.resolve(value)
+        else queued.reject(error)
+      }
+    }, (error: unknown) => {
+      for (const queued of queue) queued.reject(error)
+    })
   }
 }
