@@ -1,6 +1,8 @@
-import { Signer } from '@fastify/cookie'
 import { CookieTooLarge } from './errors.js'
 import type { ResolvedCookieOptions } from './options.js'
+import { Signer, type Unsigned } from './signer.js'
+
+export type { Unsigned } from './signer.js'
 
 /** Browsers keep a cookie of at most this many bytes (RFC 6265 §6.1 asks for at least 4096). */
 export const MAX_COOKIE_BYTES = 4096
@@ -63,13 +65,6 @@ export function readCookie (header: string | undefined, name: string): string | 
   return undefined
 }
 
-/** What a genuine signed value holds. */
-export interface Unsigned {
-  readonly id: string
-  /** Signed with an older secret: re-issue it signed with the first. */
-  readonly renew: boolean
-}
-
 // Enough for the visitors active at once on one process; the oldest entry goes first.
 const VERIFIED_MAX = 10_000
 
@@ -87,8 +82,7 @@ export class SessionCookie {
   constructor (options: ResolvedCookieOptions, secrets: string[], verifiedMax = VERIFIED_MAX) {
     this.name = options.name
     this.#verifiedMax = verifiedMax
-    // Buffers: the HMAC takes them as they are, where a string secret is encoded on every call.
-    this.#signer = new Signer(secrets.map((secret) => Buffer.from(secret)), 'sha256')
+    this.#signer = new Signer(secrets)
     this.#secure = options.secure
     this.#maxAge = options.maxAge
     let attributes = `; Path=${options.path}`
@@ -116,8 +110,8 @@ export class SessionCookie {
     // A copy: the value may be a slice that would keep the whole Cookie header alive in the cache.
     const key = Buffer.from(value).toString()
     const result = this.#signer.unsign(key)
-    if (!result.valid) return null
-    const unsigned: Unsigned = Object.freeze({ id: result.value as string, renew: result.renew })
+    if (result === null) return null
+    const unsigned: Unsigned = Object.freeze(result)
     if (this.#verified.size >= this.#verifiedMax) this.#verified.delete(this.#verified.keys().next().value as string)
     this.#verified.set(key, unsigned)
     return unsigned
