@@ -29,6 +29,15 @@ export function isReservedKey (key: string): boolean {
   return RESERVED.has(key)
 }
 
+/**
+ * Session data a factory parsed back from JSON it wrote itself from `session.data` (which never
+ * holds a reserved key), made fit for `internals.adopt`: without a prototype, so a key such as
+ * "toString" is data, not a method.
+ */
+export function ownData (parsed: Record<string, unknown>): Record<string, unknown> {
+  return Object.setPrototypeOf(parsed, null)
+}
+
 function copyData (source: unknown): Record<string, unknown> {
   const data: Record<string, unknown> = Object.create(null)
   if (source !== null && typeof source === 'object') {

@@ -1,7 +1,7 @@
 import { InvalidOptions } from '../errors.js'
 import type { SessionFactory } from '../factory.js'
 import { generateId } from '../options.js'
-import { internals, type Session, type SessionData } from '../session.js'
+import { internals, ownData, type Session, type SessionData } from '../session.js'
 
 export interface MemoryFactoryOptions {
   /** Most sessions kept; the least recently used go first. Default 10,000. */
@@ -23,11 +23,6 @@ interface Entry {
   /** Neighbours in the recency list, which runs from the least to the most recently used. */
   older: Entry | null
   newer: Entry | null
-}
-
-/** A JSON object as a prototype-less record (a key such as "toString" is data, not a method). */
-function parseData (json: string): Record<string, unknown> {
-  return Object.setPrototypeOf(JSON.parse(json), null)
 }
 
 /** The session's changes applied to the record as it is now, which other requests may have changed. */
@@ -95,7 +90,7 @@ export class MemoryFactory<D extends object = SessionData> implements SessionFac
     const entry = this.#live(id, Date.now())
     if (entry === undefined) return null
     this.#use(entry)
-    const session = internals.adopt<D>(parseData(entry.json), id, entry.json)
+    const session = internals.adopt<D>(ownData(JSON.parse(entry.json)), id, entry.json)
     session.createdAt = entry.createdAt
     session.touchedAt = entry.touchedAt
     session.expiresAt = entry.expiresAt

@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
 import { InvalidOptions } from '../errors.js'
 import type { SessionFactory } from '../factory.js'
-import { Session, internals, type SessionData } from '../session.js'
+import { internals, ownData, type Session, type SessionData } from '../session.js'
 
 /** A 32-byte key: the bytes themselves, or a base64 / base64url string of them. */
 export type SealedCookieKey = Buffer | Uint8Array | string
@@ -45,13 +45,17 @@ function nextIv (): Buffer {
 interface Key {
   id: Buffer
   cipherKey: Buffer
+  /** version | key id: the start of every value this key seals, and the AES-GCM additional data. */
+  header: Buffer
 }
 
 // The configured key is never used as is: HKDF gives the cipher key and a public key id apart.
 function deriveKey (raw: Buffer): Key {
+  const id = Buffer.from(hkdfSync('sha256', raw, '', 'fastify-session-factory sealed-cookie v1 key id', KEY_ID_BYTES))
   return {
-    id: Buffer.from(hkdfSync('sha256', raw, '', 'fastify-session-factory sealed-cookie v1 key id', KEY_ID_BYTES)),
-    cipherKey: Buffer.from(hkdfSync('sha256', raw, '', 'fastify-session-factory sealed-cookie v1 aes-256-gcm', KEY_BYTES))
+    id,
+    cipherKey: Buffer.from(hkdfSync('sha256', raw, '', 'fastify-session-factory sealed-cookie v1 aes-256-gcm', KEY_BYTES)),
+    header: Buffer.concat([Buffer.of(VERSION), id])
   }
 }
 
@@ -119,9 +123,9 @@ export class SealedCookieFactory<D extends object = SessionData> implements Sess
       return null
     }
     // Authenticated: only a holder of the key could have written this, and only `save` does.
-    const [createdAt, touchedAt, expiresAt, data] = JSON.parse(json) as [number, number, number | null, Partial<D>]
+    const [createdAt, touchedAt, expiresAt, data] = JSON.parse(json) as [number, number, number | null, Record<string, unknown>]
     if (expiresAt !== null && expiresAt <= Date.now()) return null
-    const session = new Session<D>(data, sealed)
+    const session = internals.adopt<D>(ownData(data), sealed)
     session.createdAt = createdAt
     session.touchedAt = touchedAt
     session.expiresAt = expiresAt
@@ -133,9 +137,7 @@ export class SealedCookieFactory<D extends object = SessionData> implements Sess
   /** Seals the whole session (its id is ignored) and returns the sealed value: the cookie's "id". */
   async save (session: Session<D>): Promise<string> {
     const plaintext = JSON.stringify([session.createdAt, session.touchedAt, session.expiresAt, session.data])
-    const header = Buffer.allocUnsafe(HEADER_BYTES)
-    header[0] = VERSION
-    this.#sealer.id.copy(header, 1)
+    const header = this.#sealer.header
     const iv = nextIv()
     const cipher = createCipheriv('aes-256-gcm', this.#sealer.cipherKey, iv)
     cipher.setAAD(header)
