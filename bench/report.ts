@@ -6,6 +6,8 @@ export interface Run {
   value: number
   p99Ms: number
   cpuUs: number
+  /** Redis's own CPU per request (µs) in the window; 0 for scenarios without Redis. */
+  redisCpuUs: number
   /** Cores' worth of CPU that other processes burnt during the window. */
   otherCores: number
   noisy: boolean

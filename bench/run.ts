@@ -154,6 +154,7 @@ async function measureOnce (scenario: Scenario, side: Side, ctx: Context, label:
       value: scenario.flood === undefined ? load.reqPerSec : after.rss / 2 ** 20,
       p99Ms: load.p99Ms,
       cpuUs: serverUs / load.requests,
+      redisCpuUs: (after.redisUs - before.redisUs) / load.requests,
       otherCores,
       noisy: otherCores > noiseCores
     }
@@ -168,7 +169,8 @@ async function measure (scenario: Scenario, side: Side, ctx: Context, label: str
   for (let attempt = 0; ; attempt++) {
     const run = await measureOnce(scenario, side, ctx, label)
     const shown = scenario.flood === undefined ? `${Math.round(run.value)} req/s` : `RSS ${run.value.toFixed(1)} MB`
-    log(`${label}: ${shown}, p99 ${run.p99Ms} ms, ${run.cpuUs.toFixed(1)} µs CPU/req, others ${run.otherCores.toFixed(2)} cores${run.noisy ? ' (noisy)' : ''}`)
+    const redisShown = scenario.redis ? ` (Redis ${run.redisCpuUs.toFixed(1)} µs/req)` : ''
+    log(`${label}: ${shown}, p99 ${run.p99Ms} ms, ${run.cpuUs.toFixed(1)} µs CPU/req${redisShown}, others ${run.otherCores.toFixed(2)} cores${run.noisy ? ' (noisy)' : ''}`)
     if (!run.noisy || attempt >= retriesPerRun || retryBudget <= 0) return run
     retryBudget--
     log(`${label}: redone, other processes were busy`)
