@@ -62,13 +62,11 @@ export interface SessionInternals {
   markOutdated (session: Session<any>): void
   /** The plugin saves an outdated session even when its data did not change. */
   outdated (session: Session<any>): boolean
-  /** What a factory noted on a session it loaded (MemoryFactory: the record's text at that time). */
-  loadedFrom (session: Session<any>): unknown
   /**
    * A loaded session that takes `data` as its own, without the copy the constructor makes: for
    * a factory that built `data` itself (prototype-less, without reserved keys) and keeps no reference.
    */
-  adopt<D extends object> (data: Record<string, unknown>, id: string, loadedFrom?: unknown): Session<D>
+  adopt<D extends object> (data: Record<string, unknown>, id: string): Session<D>
 }
 
 // Filled in by the class's static block, which alone can reach the #private fields.
@@ -89,7 +87,6 @@ export class Session<D extends object = SessionData> {
   #destroyed = false
   #outdated = false
   #owner: SessionOwner | null = null
-  #loadedFrom: unknown = undefined
 
   // NoInfer: the data type comes from `Session<MyData>` or SessionData, never from the first values.
   constructor (data?: Partial<NoInfer<D>>, id?: string | null) {
@@ -208,13 +205,11 @@ export class Session<D extends object = SessionData> {
         session.#deleted = null
         session.#outdated = false
       },
-      adopt<D extends object> (data: Record<string, unknown>, id: string, loadedFrom?: unknown): Session<D> {
+      adopt<D extends object> (data: Record<string, unknown>, id: string): Session<D> {
         const session = new Session<D>(undefined, id)
         session.#data = data
-        session.#loadedFrom = loadedFrom
         return session
       },
-      loadedFrom: (session) => session.#loadedFrom,
       markSaved (session, id) {
         session.id = id
         session.#isNew = false

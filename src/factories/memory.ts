@@ -25,7 +25,11 @@ interface Entry {
   newer: Entry | null
 }
 
-/** The session's changes applied to the record as it is now, which other requests may have changed. */
+/**
+ * The session's changes applied to the record as it is now, which other requests may have
+ * changed. Only what was set or deleted counts: a value changed in place without set() is not
+ * saved, whether or not another request wrote the record meanwhile.
+ */
 function merge (json: string, session: Session<any>): string {
   const { set, deleted } = session.changes()
   // A plain object, never handed out: JSON.stringify takes its fast path. Session keeps the
@@ -90,7 +94,7 @@ export class MemoryFactory<D extends object = SessionData> implements SessionFac
     const entry = this.#live(id, Date.now())
     if (entry === undefined) return null
     this.#use(entry)
-    const session = internals.adopt<D>(ownData(JSON.parse(entry.json)), id, entry.json)
+    const session = internals.adopt<D>(ownData(JSON.parse(entry.json)), id)
     session.createdAt = entry.createdAt
     session.touchedAt = entry.touchedAt
     session.expiresAt = entry.expiresAt
@@ -111,10 +115,7 @@ export class MemoryFactory<D extends object = SessionData> implements SessionFac
     const entry = this.#live(id, Date.now())
     // Destroyed (or expired) while this request ran: it stays gone.
     if (entry === undefined) return id
-    entry.json = internals.loadedFrom(session) === entry.json
-      // Nobody saved this record since the session was loaded from it: its data is the merge.
-      ? JSON.stringify(session.data)
-      : merge(entry.json, session)
+    entry.json = merge(entry.json, session)
     entry.touchedAt = session.touchedAt
     entry.expiresAt = expiresAt
     this.#use(entry)

@@ -85,6 +85,20 @@ t.test('touch of a session without an id, or of an unknown id, is a no-op', asyn
   t.equal(factory.size, 0)
 })
 
+t.test('a save writes what was set or deleted: a value changed in place without set() stays as stored', async (t) => {
+  const app = await buildApp()
+  app.get('/mutate-and-set', async (request) => {
+    (request.session.get('list') as unknown[]).push('in place')
+    request.session.set('other', 1)
+    return 'ok'
+  })
+  t.teardown(() => app.close())
+  const client = new Client(app)
+  await client.post('/set', { list: ['a'] })
+  await client.get('/mutate-and-set')
+  t.same((await client.get('/read')).json().data, { list: ['a'], other: 1 }, 'the same whether or not another request saved in between')
+})
+
 t.test('stores JSON, not live references: a later mutation cannot leak in without a save', async (t) => {
   const app = await buildApp()
   let leaked: unknown[] = []
