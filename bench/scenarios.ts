@@ -7,6 +7,8 @@ export type ServerKind =
   | 'peer-session-redis'
   | 'peer-secure-session'
   | 'bare'
+  | 'floor-redis'
+  | 'floor-sealed'
 
 export type Side = 'ours' | 'peer'
 
@@ -133,5 +135,5 @@ export const scenarios: Scenario[] = [
 
 /** The kinds that need a Redis server. */
 export function usesRedis (kind: ServerKind): boolean {
-  return kind === 'ours-redis' || kind === 'peer-session-redis'
+  return kind === 'ours-redis' || kind === 'peer-session-redis' || kind === 'floor-redis'
 }
