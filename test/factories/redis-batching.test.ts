@@ -6,7 +6,7 @@ import t from 'tap'
 import { Redis } from 'ioredis'
 import { RedisFactory, type RedisClientLike } from '../../src/index.js'
 import { Client, buildApp } from '../helpers/app.js'
-import { RECOMMENDED, RedisServer, binariesSkipReason, freePort, randomPrefix, removeKeys, sharedClient, sharedRedisSkipReason } from '../helpers/redis.js'
+import { RECOMMENDED, RedisServer, binariesSkipReason, freePort, randomPrefix, removeKeys, sharedClient, sharedRedisSkipReason, type TapTest } from '../helpers/redis.js'
 
 const skip = await sharedRedisSkipReason()
 if (skip !== null) t.plan(0, skip)
@@ -46,34 +46,33 @@ function registerTests (): void {
   })
   t.teardown(() => redis?.quit())
 
-  t.test('concurrent requests share pipelines, and each one gets its own session back', async (t) => {
+  /** An app on a Redis client of its own (whose pipelines a test counts) with `count` returning clients. */
+  async function returningOnOwnClient (t: TapTest, count: number): Promise<{ prefix: string, client: Redis, clients: Client[] }> {
     const client = await sharedClient()
     t.teardown(() => client.quit())
     const prefix = randomPrefix()
     t.teardown(() => removeKeys(redis, prefix))
     const app = await buildApp({ factory: new RedisFactory({ client, prefix }) })
     t.teardown(() => app.close())
-    const clients = await returningClients(app, 30)
+    return { prefix, client, clients: await returningClients(app, count) }
+  }
+
+  t.test('concurrent requests share pipelines, and each one gets its own session back', async (t) => {
+    const { client, clients } = await returningOnOwnClient(t, 30)
     const sizes = countPipelines(client)
 
     const replies = await Promise.all(clients.map((c) => c.get('/')))
     t.same(replies.map((r) => r.statusCode), clients.map(() => 200))
     t.same(replies.map((r) => r.json().visits), clients.map(() => 2), 'every session counted from its own record')
     t.ok(sizes.length > 0 && sizes.every((size) => size >= 2), `loads and saves went out in pipelines (${sizes.join(', ')} commands)`)
-    t.ok(sizes.reduce((sum, size) => sum + size, 0) >= 30, 'most of the 60 commands went out batched')
+    t.ok(sizes.reduce((sum, size) => sum + size, 0) >= 30, 'at least half of the 60 commands went out batched')
 
     const again = await Promise.all(clients.map((c) => c.get('/')))
     t.same(again.map((r) => r.json().visits), clients.map(() => 3), 'the batched saves were stored')
   })
 
   t.test('an error on one command of a pipeline fails its request alone', async (t) => {
-    const client = await sharedClient()
-    t.teardown(() => client.quit())
-    const prefix = randomPrefix()
-    t.teardown(() => removeKeys(redis, prefix))
-    const app = await buildApp({ factory: new RedisFactory({ client, prefix }) })
-    t.teardown(() => app.close())
-    const clients = await returningClients(app, 6)
+    const { prefix, client, clients } = await returningOnOwnClient(t, 6)
     // One session's key now holds a string: HGETALL on it answers WRONGTYPE.
     const [key] = await redis.keys(`${prefix}*`)
     await redis.del(key as string)
