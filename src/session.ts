@@ -30,12 +30,17 @@ export function isReservedKey (key: string): boolean {
 }
 
 /**
- * Session data a factory parsed back from JSON it wrote itself from `session.data` (which never
- * holds a reserved key), made fit for `internals.adopt`: without a prototype, so a key such as
- * "toString" is data, not a method.
+ * A JSON object a factory just parsed, made fit for `internals.adopt`: without a prototype (a key
+ * such as "toString" is data, not a method) and without the reserved keys, which set() refuses
+ * but an app writing into `session.data` directly could still have had saved.
  */
 export function ownData (parsed: Record<string, unknown>): Record<string, unknown> {
-  return Object.setPrototypeOf(parsed, null)
+  Object.setPrototypeOf(parsed, null)
+  // After setPrototypeOf(null), `in` sees own keys only: three lookups, a delete only when needed.
+  if ('__proto__' in parsed || 'constructor' in parsed || 'prototype' in parsed) {
+    for (const key of RESERVED) delete parsed[key]
+  }
+  return parsed
 }
 
 function copyData (source: unknown): Record<string, unknown> {

@@ -6,6 +6,7 @@ import { idHash, redactId } from '../src/redact.js'
 import { SECRET, buildApp, sessionCookie } from './helpers/app.js'
 import { LogTrap, cookieValueIn } from './helpers/log-trap.js'
 import { randomPrefix, removeKeys, sharedClient, sharedRedisSkipReason } from './helpers/redis.js'
+import { factoriesUnderTest, useFactory } from './helpers/factories-under-test.js'
 
 const redisSkip = await sharedRedisSkipReason()
 
@@ -131,4 +132,26 @@ t.test('RedisFactory keeps a session key that holds a lone surrogate, instead of
 
   await client.hset(`${prefix}corrupt`, { 'm:createdAt': '1', 'm:touchedAt': '1', 'e:not json': '1' })
   await t.rejects(factory.load('corrupt'), { code: 'FST_SESSION_CORRUPT_RECORD' }, 'an escaped key that is not JSON is a corrupt record')
+})
+
+t.test('reserved keys written into session.data directly (not through set) never come back from a store', async (t) => {
+  for (const under of factoriesUnderTest) {
+    if (under.skip !== undefined) continue
+    const { factory, dispose } = await useFactory(under)
+    t.teardown(dispose)
+    const app = await buildApp({ factory })
+    t.teardown(() => app.close())
+    app.post('/merge-raw', async (request) => {
+      // What a careless app does with a client's JSON: its own "__proto__" key lands as data.
+      Object.assign(request.session.data, JSON.parse('{"__proto__":{"isAdmin":true},"constructor":1,"prototype":2}'))
+      request.session.set('user', 'ada')
+      return 'ok'
+    })
+    const written = await app.inject({ method: 'POST', url: '/merge-raw' })
+    const cookie = sessionCookie(written) as string
+    const read = await app.inject({ url: '/read', headers: { cookie } })
+    const data = read.json().data
+    t.same(Object.keys(data), ['user'], `${under.name}: only the key set() wrote comes back`)
+    t.equal(Object.assign({}, data).isAdmin, undefined, `${under.name}: a copy of the data is not polluted`)
+  }
 })

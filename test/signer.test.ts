@@ -29,6 +29,14 @@ t.test('the MAC is HMAC-SHA256 as createHmac computes it, for any secret and mes
   t.pass('300 secrets and messages, including long secrets, unicode, lone surrogates and 4096±6 units')
 })
 
+t.test('one signer stays right across messages of any length, long then short (its scratch buffer is reused)', async (t) => {
+  await checkProperty(fc.property(secret, fc.array(message, { minLength: 2, maxLength: 6 }), (key, values) => {
+    const signer = new Signer([key])
+    return values.every((value) => signer.sign(value) === `${value}.${reference(key, value)}`)
+  }), 100)
+  t.pass('100 sequences on one signer each')
+})
+
 t.test('cookies cross between this signer and @fastify/cookie\'s in both directions', async (t) => {
   await checkProperty(fc.property(secret, fc.string({ unit: 'grapheme', maxLength: 100 }), (key, value) => {
     const ours = new Signer([key])

@@ -15,7 +15,10 @@ export interface RedisClientLike {
   eval (script: string, numkeys: number, ...args: Array<string | number>): Promise<unknown>
   /** A single-node client's pipeline: commands issued together go out in one write. */
   pipeline? (): RedisPipelineLike
-  /** True on a Cluster, whose pipelines must keep to one slot: its commands go one by one. */
+  /**
+   * True on a Cluster (ioredis and iovalkey set it), whose pipelines must keep to one slot: its
+   * commands go one by one. A wrapper around a Cluster must keep it, or drop `pipeline`.
+   */
   readonly isCluster?: boolean
 }
 
@@ -223,24 +226,31 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
   readonly #flush = (): void => {
     const queue = this.#queue
     this.#queue = []
-    if (queue.length === 1) {
-      const only = queue[0] as Queued
-      ;(this.#client[only.command] as (...args: unknown[]) => Promise<unknown>)(...only.args).then(only.resolve, only.reject)
-      return
-    }
-    const pipeline = (this.#client.pipeline as () => RedisPipelineLike)()
-    for (const queued of queue) (pipeline[queued.command] as (...args: unknown[]) => unknown)(...queued.args)
-    pipeline.exec().then((results) => {
-      // A plain pipeline (not a MULTI) always answers with one [error, value] pair per command.
-      const answers = results as Array<[Error | null, unknown]>
-      for (let i = 0; i < queue.length; i++) {
-        const queued = queue[i] as Queued
-        const [error, value] = answers[i] as [Error | null, unknown]
-        if (error === null) queued.resolve(value)
-        else queued.reject(error)
-      }
-    }, (error: unknown) => {
+    // Whatever a client does (throw, answer garbage), each request gets an error, never the process.
+    const failAll = (error: unknown): void => {
       for (const queued of queue) queued.reject(error)
-    })
+    }
+    try {
+      if (queue.length === 1) {
+        const only = queue[0] as Queued
+        Promise.resolve((this.#client[only.command] as (...args: unknown[]) => unknown)(...only.args)).then(only.resolve, only.reject)
+        return
+      }
+      const pipeline = (this.#client.pipeline as () => RedisPipelineLike)()
+      for (const queued of queue) (pipeline[queued.command] as (...args: unknown[]) => unknown)(...queued.args)
+      Promise.resolve(pipeline.exec()).then((results) => {
+        // A plain pipeline (not a MULTI) answers one [error, value] pair per command, in order;
+        // a short or missing answer throws here and fails the commands still waiting.
+        const answers = results as Array<[Error | null, unknown]>
+        for (let i = 0; i < queue.length; i++) {
+          const queued = queue[i] as Queued
+          const [error, value] = answers[i] as [Error | null, unknown]
+          if (error === null) queued.resolve(value)
+          else queued.reject(error)
+        }
+      }).catch(failAll)
+    } catch (error) {
+      failAll(error)
+    }
   }
 }

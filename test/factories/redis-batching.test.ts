@@ -28,15 +28,21 @@ function countPipelines (client: Redis): number[] {
   return sizes
 }
 
-/** Clients that each hold a session with counter 1, made one after the other. */
+/** Clients made one after the other, client i holding a session with `who: i` (and no counter yet). */
 async function returningClients (app: Awaited<ReturnType<typeof buildApp>>, count: number): Promise<Client[]> {
   const clients: Client[] = []
   for (let i = 0; i < count; i++) {
     const client = new Client(app)
-    await client.get('/')
+    await client.post('/set', { who: i })
     clients.push(client)
   }
   return clients
+}
+
+/** The session id inside a client's `sid=<id>.<mac>` cookie. */
+function idOf (client: Client): string {
+  const cookie = client.cookie as string
+  return cookie.slice('sid='.length, cookie.lastIndexOf('.'))
 }
 
 function registerTests (): void {
@@ -61,30 +67,30 @@ function registerTests (): void {
     const { client, clients } = await returningOnOwnClient(t, 30)
     const sizes = countPipelines(client)
 
-    const replies = await Promise.all(clients.map((c) => c.get('/')))
+    // Each client writes a value of its own: a reply handed to another command would show.
+    const replies = await Promise.all(clients.map((c, i) => c.post('/set', { mine: `client ${i}` })))
     t.same(replies.map((r) => r.statusCode), clients.map(() => 200))
-    t.same(replies.map((r) => r.json().visits), clients.map(() => 2), 'every session counted from its own record')
+    t.same(replies.map((r) => r.json().data), clients.map((_, i) => ({ who: i, mine: `client ${i}` })), 'every request loaded its own record')
     t.ok(sizes.length > 0 && sizes.every((size) => size >= 2), `loads and saves went out in pipelines (${sizes.join(', ')} commands)`)
     t.ok(sizes.reduce((sum, size) => sum + size, 0) >= 30, 'at least half of the 60 commands went out batched')
 
-    const again = await Promise.all(clients.map((c) => c.get('/')))
-    t.same(again.map((r) => r.json().visits), clients.map(() => 3), 'the batched saves were stored')
+    const again = await Promise.all(clients.map((c) => c.get('/read')))
+    t.same(again.map((r) => r.json().data), clients.map((_, i) => ({ who: i, mine: `client ${i}` })), 'every batched save went to its own record')
   })
 
   t.test('an error on one command of a pipeline fails its request alone', async (t) => {
     const { prefix, client, clients } = await returningOnOwnClient(t, 6)
-    // One session's key now holds a string: HGETALL on it answers WRONGTYPE.
-    const [key] = await redis.keys(`${prefix}*`)
-    await redis.del(key as string)
-    await redis.set(key as string, 'not a hash')
+    // Client 2's key now holds a string: HGETALL on it answers WRONGTYPE.
+    const key = prefix + idOf(clients[2] as Client)
+    await redis.del(key)
+    await redis.set(key, 'not a hash')
     const sizes = countPipelines(client)
 
-    const replies = await Promise.all(clients.map((c) => c.get('/')))
+    const replies = await Promise.all(clients.map((c) => c.get('/read')))
     t.ok(sizes.some((size) => size >= 6), 'the six loads shared a pipeline')
-    const statuses = replies.map((r) => r.statusCode).sort()
-    t.same(statuses, [200, 200, 200, 200, 200, 503], 'one 503, five answers')
-    const failed = replies.find((r) => r.statusCode === 503)
-    t.equal(failed?.json().code, 'FST_SESSION_STORE_UNAVAILABLE')
+    t.same(replies.map((r) => r.statusCode), [200, 200, 503, 200, 200, 200], 'the 503 went to client 2, whose key is broken')
+    t.equal(replies[2]?.json().code, 'FST_SESSION_STORE_UNAVAILABLE')
+    t.same(replies.filter((_, i) => i !== 2).map((r) => r.json().data.who), [0, 1, 3, 4, 5], 'the others read their own sessions')
   })
 
   t.test('a server that does not know the script yet: every save of a pipeline falls back to EVAL', { skip: binariesSkipReason('redis-server') ?? false }, async (t) => {
@@ -104,6 +110,52 @@ function registerTests (): void {
     t.equal((await client.keys('fresh:*')).length, 8, 'all eight sessions were stored by EVAL')
     const second = await Promise.all(clients.map((c) => c.get('/')))
     t.same(second.map((r) => r.json().visits), clients.map(() => 2))
+  })
+
+  t.test('a client wrapper that throws or answers garbage fails its requests with 503, never the process', async (t) => {
+    const real = await sharedClient()
+    t.teardown(() => real.quit())
+    const prefix = randomPrefix()
+    t.teardown(() => removeKeys(redis, prefix))
+    let fault: 'none' | 'pipeline throws' | 'command throws' | 'exec answers null' | 'exec answers short' = 'none'
+    const client: RedisClientLike = {
+      hgetall: (key) => {
+        if (fault === 'command throws') throw new Error('the wrapper threw')
+        return real.hgetall(key)
+      },
+      del: (key) => real.del(key),
+      evalsha: (...args) => real.evalsha(...args),
+      eval: (...args) => real.eval(...args),
+      pipeline: () => {
+        if (fault === 'pipeline throws') throw new Error('no pipeline today')
+        const batch = real.pipeline()
+        if (fault === 'exec answers null') batch.exec = () => Promise.resolve(null)
+        if (fault === 'exec answers short') {
+          const exec = batch.exec.bind(batch)
+          batch.exec = async () => ((await exec()) ?? []).slice(0, 1)
+        }
+        return batch
+      }
+    }
+    const app = await buildApp({ factory: new RedisFactory({ client, prefix }) })
+    t.teardown(() => app.close())
+    const clients = await returningClients(app, 3)
+
+    for (const each of ['pipeline throws', 'exec answers null', 'exec answers short'] as const) {
+      fault = each
+      const replies = await Promise.all(clients.map((c) => c.get('/read')))
+      const statuses = replies.map((r) => r.statusCode)
+      if (each === 'exec answers short') {
+        t.same(statuses, [200, 503, 503], `${each}: the answered command stands, the two left without an answer fail`)
+      } else {
+        t.same(statuses, [503, 503, 503], `${each}: every request of the batch answers 503`)
+      }
+    }
+    fault = 'command throws'
+    t.equal((await (clients[0] as Client).get('/read')).statusCode, 503, 'a lone command that throws: 503')
+    fault = 'none'
+    const replies = await Promise.all(clients.map((c) => c.get('/read')))
+    t.same(replies.map((r) => r.json().data.who), [0, 1, 2], 'the same cookies work once the client behaves')
   })
 
   t.test('a client whose pipeline fails as a whole: each request of it answers 503, later ones work', async (t) => {
@@ -133,6 +185,7 @@ function registerTests (): void {
     t.same(failed.map((r) => r.statusCode), [503, 503, 503, 503])
     broken = false
     const replies = await Promise.all(clients.map((c) => c.get('/')))
-    t.same(replies.map((r) => r.json().visits), [2, 2, 2, 2], 'nothing was lost, nothing was counted twice')
+    t.same(replies.map((r) => r.json().visits), [1, 1, 1, 1], 'the failed visits were not counted, the sessions are still there')
+    t.same((await Promise.all(clients.map((c) => c.get('/read')))).map((r) => r.json().data.who), [0, 1, 2, 3])
   })
 }
