@@ -24,15 +24,11 @@ export interface SessionOwner {
 // Keys that could reach an object prototype if a store, or a careless copy, handed them on.
 const RESERVED = new Set(['__proto__', 'constructor', 'prototype'])
 
-/** A key Session refuses to set and drops on load (`__proto__`, `constructor`, `prototype`). */
-export function isReservedKey (key: string): boolean {
-  return RESERVED.has(key)
-}
-
 /**
- * A JSON object a factory just parsed, made fit for `internals.adopt`: without a prototype (a key
- * such as "toString" is data, not a method) and without the reserved keys, which set() refuses
- * but an app writing into `session.data` directly could still have had saved.
+ * The data a factory just built from its record (parsed JSON, or an object without a prototype),
+ * made fit for `internals.adopt`: without a prototype (a key such as "toString" is data, not a
+ * method) and without the reserved keys, which set() refuses but an app writing into
+ * `session.data` directly could still have had saved.
  */
 export function ownData (parsed: Record<string, unknown>): Record<string, unknown> {
   Object.setPrototypeOf(parsed, null)
@@ -69,7 +65,7 @@ export interface SessionInternals {
   outdated (session: Session<any>): boolean
   /**
    * A loaded session that takes `data` as its own, without the copy the constructor makes: for
-   * a factory that built `data` itself (prototype-less, without reserved keys) and keeps no reference.
+   * a factory that built `data` itself, passed it through `ownData`, and keeps no reference.
    */
   adopt<D extends object> (data: Record<string, unknown>, id: string): Session<D>
 }

@@ -33,9 +33,8 @@ export interface ExpressStoreRecord {
   [key: string]: unknown
 }
 
-// express-session keeps its metadata under this key; prototype keys never leave a store.
+// express-session keeps its metadata under this key.
 const COOKIE = 'cookie'
-const SKIPPED = new Set([COOKIE, '__proto__', 'constructor', 'prototype'])
 
 class StoreCookie implements ExpressStoreCookie {
   readonly originalMaxAge = null
@@ -84,9 +83,10 @@ function readRecord (record: unknown, now: number): StoredSession | null {
   const cookie = (typeof fields[COOKIE] === 'object' && fields[COOKIE] !== null ? fields[COOKIE] : {}) as Record<string, unknown>
   const expiresAt = time(cookie.expires)
   if (expiresAt !== null && expiresAt <= now) return null
+  // No prototype, so a "__proto__" key is a plain property until the Session constructor drops it.
   const data: Record<string, unknown> = Object.create(null)
   for (const key of Object.keys(fields)) {
-    if (!SKIPPED.has(key)) data[key] = fields[key]
+    if (key !== COOKIE) data[key] = fields[key]
   }
   return { data, createdAt: stamp(cookie.createdAt), touchedAt: stamp(cookie.touchedAt), expiresAt }
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { CorruptRecord, InvalidOptions } from '../errors.js'
 import type { SessionFactory } from '../factory.js'
 import { generateId } from '../options.js'
-import { internals, isReservedKey, type Session, type SessionData } from '../session.js'
+import { internals, ownData, type Session, type SessionData } from '../session.js'
 
 /**
  * The few commands RedisFactory sends. An ioredis (or iovalkey) `Redis` or `Cluster` has them;
@@ -137,20 +137,18 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
     if (!Number.isFinite(createdAt) || !Number.isFinite(touchedAt)) {
       throw new CorruptRecord('its createdAt or touchedAt field is missing')
     }
-    // Built here, without a prototype and without the keys Session drops, so the session takes it as is.
+    // No prototype, so a "__proto__" field is a plain property until ownData drops it.
     const data: Record<string, unknown> = Object.create(null)
     for (const name of names) {
       const escaped = name.startsWith(ESCAPED)
       if (!escaped && !name.startsWith(DATA)) continue
-      let key: string
       try {
-        key = escaped ? JSON.parse(name.slice(ESCAPED.length)) as string : name.slice(DATA.length)
-        if (!isReservedKey(key)) data[key] = JSON.parse(fields[name] as string)
+        data[escaped ? JSON.parse(name.slice(ESCAPED.length)) as string : name.slice(DATA.length)] = JSON.parse(fields[name] as string)
       } catch {
         throw new CorruptRecord('a field holds a value or an escaped key that is not JSON')
       }
     }
-    const session = internals.adopt<D>(data, id)
+    const session = internals.adopt<D>(ownData(data), id)
     session.createdAt = createdAt
     session.touchedAt = touchedAt
     return session
