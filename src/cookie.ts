@@ -2,8 +2,6 @@ import { CookieTooLarge } from './errors.js'
 import type { ResolvedCookieOptions } from './options.js'
 import { Signer, type Unsigned } from './signer.js'
 
-export type { Unsigned } from './signer.js'
-
 /** Browsers keep a cookie of at most this many bytes (RFC 6265 §6.1 asks for at least 4096). */
 export const MAX_COOKIE_BYTES = 4096
 
