@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto'
 import { Type, type Static } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { InvalidOptions } from './errors.js'
 import type { SessionFactory } from './factory.js'
+import { randomSlice } from './random.js'
 
 // RFC 6265 §4.1.1: a cookie name is an RFC 2616 token.
 const TOKEN = '^[!#$%&\'*+\\-.^_`|~0-9A-Za-z]+$'
@@ -85,20 +85,10 @@ export interface ResolvedOptions {
 }
 
 const ID_BYTES = 32
-// One call to the CSPRNG fills ids for this many sessions: a call per id costs more than the id.
-const IDS_PER_DRAW = 128
-let idPool = Buffer.alloc(0)
-let idOffset = 0
 
 /** 32 random bytes, base64url: 256 bits an attacker would have to guess. */
 export function generateId (): string {
-  if (idOffset === idPool.length) {
-    idPool = randomBytes(ID_BYTES * IDS_PER_DRAW)
-    idOffset = 0
-  }
-  const id = idPool.toString('base64url', idOffset, idOffset + ID_BYTES)
-  idOffset += ID_BYTES
-  return id
+  return randomSlice(ID_BYTES).toString('base64url')
 }
 
 // The one place every default lives.

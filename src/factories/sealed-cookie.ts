@@ -1,6 +1,7 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto'
 import { InvalidOptions } from '../errors.js'
 import type { SessionFactory } from '../factory.js'
+import { randomSlice } from '../random.js'
 import { internals, ownData, type Session, type SessionData } from '../session.js'
 
 /** A 32-byte key: the bytes themselves, or a base64 / base64url string of them. */
@@ -27,20 +28,6 @@ const BASE64URL = /^[A-Za-z0-9_-]+$/
 const BASE64_KEY = /^[A-Za-z0-9+/_-]+={0,2}$/
 const HEX_KEY = /^[0-9a-fA-F]{64}$/
 const KEY_HINT = 'make one with `openssl rand -base64 32` or `crypto.randomBytes(32)`'
-// A randomBytes() call per seal costs more than the cipher, so IVs are cut from a pool (as Node's
-// randomUUID does); each slice is used once.
-const IV_POOL_BYTES = IV_BYTES * 256
-let ivPool = Buffer.alloc(0)
-let ivOffset = 0
-
-function nextIv (): Buffer {
-  if (ivOffset + IV_BYTES > ivPool.length) {
-    ivPool = randomBytes(IV_POOL_BYTES)
-    ivOffset = 0
-  }
-  ivOffset += IV_BYTES
-  return ivPool.subarray(ivOffset - IV_BYTES, ivOffset)
-}
 
 interface Key {
   id: Buffer
@@ -138,7 +125,7 @@ export class SealedCookieFactory<D extends object = SessionData> implements Sess
   async save (session: Session<D>): Promise<string> {
     const plaintext = JSON.stringify([session.createdAt, session.touchedAt, session.expiresAt, session.data])
     const header = this.#sealer.header
-    const iv = nextIv()
+    const iv = randomSlice(IV_BYTES)
     const cipher = createCipheriv('aes-256-gcm', this.#sealer.cipherKey, iv)
     cipher.setAAD(header)
     const body = Buffer.concat([header, iv, cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()])
