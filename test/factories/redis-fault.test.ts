@@ -1,11 +1,12 @@
 // A Redis outage under load: a redis-server of this test's own (no persistence) is SIGKILLed
 // while users keep clicking, then restarted on the same port. The app is never restarted.
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { Redis } from 'ioredis'
 import { RedisFactory } from '../../src/index.js'
 import { Client, buildApp } from '../helpers/app.js'
-import { RECOMMENDED, RedisServer, binariesSkipReason, freePort } from '../helpers/redis.js'
+import { RECOMMENDED, RedisServer, binariesSkipReason, freePort, type TapTest } from '../helpers/redis.js'
 
 const skip = binariesSkipReason('redis-server') ?? false
 
@@ -13,6 +14,20 @@ const USERS = 8
 const STORE_TIMEOUT = 2_000
 
 type Phase = 'up' | 'killing' | 'down' | 'restarting' | 'back'
+
+/** A redis-server of this test's own, a client with the README's options, and an app on it. */
+async function appOnOwnRedis (t: TapTest, prefix: string): Promise<{ server: RedisServer, redis: Redis, app: FastifyInstance }> {
+  const server = await RedisServer.start(await freePort())
+  t.teardown(() => server.stop())
+  // The README's options, and a quick reconnect so the test need not wait ioredis's backoff.
+  const redis = new Redis({ port: server.port, ...RECOMMENDED, retryStrategy: () => 50, lazyConnect: true })
+  // The client's error events (if the outage produced any before it reconnected) must not crash anything.
+  redis.on('error', () => {})
+  await redis.connect()
+  t.teardown(() => redis.disconnect())
+  const app = await buildApp({ factory: new RedisFactory({ client: redis, prefix }), storeTimeout: STORE_TIMEOUT })
+  return { server, redis, app }
+}
 
 interface Result {
   user: number
@@ -34,16 +49,7 @@ t.test('Redis dies mid-run: 503s, no crash, and the same cookies work once it is
   process.on('unhandledRejection', onUnhandled)
   t.teardown(() => { process.off('unhandledRejection', onUnhandled) })
 
-  const server = await RedisServer.start(await freePort())
-  t.teardown(() => server.stop())
-  // The README's options, and a quick reconnect so the test need not wait ioredis's backoff.
-  const redis = new Redis({ port: server.port, ...RECOMMENDED, retryStrategy: () => 50, lazyConnect: true })
-  // The client's error events (if the outage produced any before it reconnected) must not crash anything.
-  redis.on('error', () => {})
-  await redis.connect()
-  t.teardown(() => redis.disconnect())
-
-  const app = await buildApp({ factory: new RedisFactory({ client: redis, prefix: 'fault:' }), storeTimeout: STORE_TIMEOUT })
+  const { server, redis, app } = await appOnOwnRedis(t, 'fault:')
   app.get<{ Querystring: { u: string } }>('/mine', async (request) => {
     const previous = request.session.get('owner')
     const visits = request.session.get('visits', 0) + 1
@@ -144,13 +150,7 @@ t.test('Redis dies mid-run: 503s, no crash, and the same cookies work once it is
 })
 
 t.test('with the recommended options, a write that got a 503 is not replayed once Redis is back', { skip }, async (t) => {
-  const server = await RedisServer.start(await freePort())
-  t.teardown(() => server.stop())
-  const redis = new Redis({ port: server.port, ...RECOMMENDED, retryStrategy: () => 50, lazyConnect: true })
-  redis.on('error', () => {})
-  await redis.connect()
-  t.teardown(() => redis.disconnect())
-  const app = await buildApp({ factory: new RedisFactory({ client: redis, prefix: 'ghost:' }), storeTimeout: STORE_TIMEOUT })
+  const { server, redis, app } = await appOnOwnRedis(t, 'ghost:')
   t.teardown(() => app.close())
 
   await server.kill()
