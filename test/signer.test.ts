@@ -12,8 +12,12 @@ function reference (secret: string, message: string): string {
   return createHmac('sha256', secret).update(message).digest('base64').replace(/=+$/, '')
 }
 
-// Secrets up to 200 code points (up to 800 UTF-8 bytes: past the 64-byte block, so hashed first).
-const secret = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 200 })
+// Short secrets, and long ones: 65 to 200 graphemes are always past the 64-byte block, so
+// hashed first. (fast-check's default size would keep a `maxLength: 200` string short.)
+const secret = fc.oneof(
+  fc.string({ unit: 'grapheme', minLength: 1, maxLength: 64 }),
+  fc.string({ unit: 'grapheme', minLength: 65, maxLength: 200, size: 'max' })
+)
 const message = fc.oneof(
   fc.string({ unit: 'grapheme', maxLength: 200 }),
   fc.string({ unit: 'binary', maxLength: 60 }),
@@ -27,6 +31,15 @@ t.test('the MAC is HMAC-SHA256 as createHmac computes it, for any secret and mes
     return signed === `${value}.${reference(key, value)}`
   }), 300)
   t.pass('300 secrets and messages, including long secrets, unicode, lone surrogates and 4096±6 units')
+})
+
+t.test('secrets either side of the 64-byte block sign as createHmac does', async (t) => {
+  for (const bytes of [63, 64, 65, 200]) {
+    const key = 'k'.repeat(bytes)
+    t.equal(new Signer([key]).sign('id'), `id.${reference(key, 'id')}`, `a ${bytes}-byte secret`)
+  }
+  const wide = '€'.repeat(22) // 22 characters, 66 UTF-8 bytes: past the block by bytes, not by length
+  t.equal(new Signer([wide]).sign('id'), `id.${reference(wide, 'id')}`, 'a 22-character, 66-byte secret')
 })
 
 t.test('one signer stays right across messages of any length, long then short (its scratch buffer is reused)', async (t) => {
