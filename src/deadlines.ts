@@ -1,12 +1,11 @@
 import { StoreUnavailable } from './errors.js'
+import { LinkedList, type Linked } from './list.js'
 
 /** A factory call in flight, linked in call order (oldest first) so expiry only looks at the head. */
-export interface Watched {
+export interface Watched extends Linked<Watched> {
   readonly method: string
   readonly deadline: number
   readonly fail: (error: Error) => void
-  prev: Watched | null
-  next: Watched | null
   /** Its deadline passed and `fail` got FST_SESSION_STORE_UNAVAILABLE: whatever the factory answers later is ignored. */
   expired: boolean
 }
@@ -21,8 +20,7 @@ export interface Watched {
 export class Deadlines {
   readonly #timeoutMs: number
   readonly #tickMs: number
-  #head: Watched | null = null
-  #tail: Watched | null = null
+  readonly #calls = new LinkedList<Watched>()
   #timer: NodeJS.Timeout | null = null
 
   constructor (timeoutMs: number) {
@@ -31,10 +29,8 @@ export class Deadlines {
   }
 
   watch (method: string, fail: (error: Error) => void): Watched {
-    const entry: Watched = { method, deadline: performance.now() + this.#timeoutMs, fail, prev: this.#tail, next: null, expired: false }
-    if (this.#tail === null) this.#head = entry
-    else this.#tail.next = entry
-    this.#tail = entry
+    const entry: Watched = { method, deadline: performance.now() + this.#timeoutMs, fail, prev: null, next: null, expired: false }
+    this.#calls.push(entry)
     this.#timer ??= setInterval(() => this.#expire(), this.#tickMs)
     return entry
   }
@@ -42,7 +38,7 @@ export class Deadlines {
   /** Takes a call that answered off the list; false when it had already expired. */
   settle (entry: Watched): boolean {
     if (entry.expired) return false
-    this.#unlink(entry)
+    this.#calls.remove(entry)
     return true
   }
 
@@ -51,25 +47,16 @@ export class Deadlines {
     this.#timer = null
   }
 
-  #unlink (entry: Watched): void {
-    if (entry.prev === null) this.#head = entry.next
-    else entry.prev.next = entry.next
-    if (entry.next === null) this.#tail = entry.prev
-    else entry.next.prev = entry.prev
-    entry.prev = entry.next = null
-  }
-
   #expire (): void {
     const now = performance.now()
-    while (this.#head !== null && this.#head.deadline <= now) {
-      const entry = this.#head
-      this.#unlink(entry)
+    for (let entry = this.#calls.head; entry !== null && entry.deadline <= now; entry = this.#calls.head) {
+      this.#calls.remove(entry)
       entry.expired = true
       entry.fail(new StoreUnavailable({
         cause: new Error(`factory.${entry.method}() took longer than storeTimeout (${this.#timeoutMs} ms)`)
       }))
     }
     // Nothing in flight: stop ticking until the next call.
-    if (this.#head === null) this.close()
+    if (this.#calls.head === null) this.close()
   }
 }

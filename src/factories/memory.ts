@@ -1,5 +1,6 @@
 import { InvalidOptions } from '../errors.js'
 import type { SessionFactory } from '../factory.js'
+import { LinkedList, type Linked } from '../list.js'
 import { generateId } from '../options.js'
 import { internals, ownData, type Session, type SessionData } from '../session.js'
 
@@ -10,7 +11,8 @@ export interface MemoryFactoryOptions {
   ttl?: number
 }
 
-interface Entry {
+/** A record, linked into the recency list: `prev` was used less recently, `next` more. */
+interface Entry extends Linked<Entry> {
   readonly id: string
   /**
    * The data as one JSON text: compact (a flood of short-lived sessions leaves little behind for
@@ -20,9 +22,6 @@ interface Entry {
   createdAt: number
   touchedAt: number
   expiresAt: number
-  /** Neighbours in the recency list, which runs from the least to the most recently used. */
-  older: Entry | null
-  newer: Entry | null
 }
 
 /**
@@ -65,9 +64,8 @@ export let immediate: {
  */
 export class MemoryFactory<D extends object = SessionData> implements SessionFactory<D> {
   readonly #entries = new Map<string, Entry>()
-  /** Ends of the recency list: eviction takes the oldest without scanning the map. */
-  #oldest: Entry | null = null
-  #newest: Entry | null = null
+  /** From the least to the most recently used: eviction takes the head without scanning the map. */
+  readonly #recency = new LinkedList<Entry>()
   readonly #maxSessions: number
   readonly #ttlMs: number
   #sweeper: NodeJS.Timeout | null = null
@@ -108,8 +106,8 @@ export class MemoryFactory<D extends object = SessionData> implements SessionFac
       const json = JSON.stringify(session.data)
       const previous = this.#entries.get(id)
       if (previous !== undefined) this.#remove(previous)
-      this.#add({ id, json, createdAt: session.createdAt, touchedAt: session.touchedAt, expiresAt, older: null, newer: null })
-      while (this.#entries.size > this.#maxSessions) this.#remove(this.#oldest as Entry)
+      this.#add({ id, json, createdAt: session.createdAt, touchedAt: session.touchedAt, expiresAt, prev: null, next: null })
+      while (this.#entries.size > this.#maxSessions) this.#remove(this.#recency.head as Entry)
       return id
     }
     const entry = this.#live(id, Date.now())
@@ -138,7 +136,7 @@ export class MemoryFactory<D extends object = SessionData> implements SessionFac
     if (this.#sweeper !== null) clearInterval(this.#sweeper)
     this.#sweeper = null
     this.#entries.clear()
-    this.#oldest = this.#newest = null
+    this.#recency.clear()
   }
 
   #live (id: string, now: number): Entry | undefined {
@@ -150,7 +148,7 @@ export class MemoryFactory<D extends object = SessionData> implements SessionFac
 
   #add (entry: Entry): void {
     this.#entries.set(entry.id, entry)
-    this.#link(entry)
+    this.#recency.push(entry)
     if (this.#sweeper === null) {
       this.#sweeper = setInterval(() => this.sweep(), SWEEP_EVERY_MS).unref()
     }
@@ -158,30 +156,14 @@ export class MemoryFactory<D extends object = SessionData> implements SessionFac
 
   #remove (entry: Entry): void {
     this.#entries.delete(entry.id)
-    this.#unlink(entry)
+    this.#recency.remove(entry)
   }
 
   /** Moves the entry to the most recently used end. */
   #use (entry: Entry): void {
-    if (entry === this.#newest) return
-    this.#unlink(entry)
-    this.#link(entry)
-  }
-
-  #link (entry: Entry): void {
-    entry.older = this.#newest
-    entry.newer = null
-    if (this.#newest === null) this.#oldest = entry
-    else this.#newest.newer = entry
-    this.#newest = entry
-  }
-
-  #unlink (entry: Entry): void {
-    if (entry.older === null) this.#oldest = entry.newer
-    else entry.older.newer = entry.newer
-    if (entry.newer === null) this.#newest = entry.older
-    else entry.newer.older = entry.older
-    entry.older = entry.newer = null
+    if (entry === this.#recency.tail) return
+    this.#recency.remove(entry)
+    this.#recency.push(entry)
   }
 
   static {
