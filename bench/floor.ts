@@ -8,6 +8,7 @@ import { Redis } from 'ioredis'
 import type { ServerConfig } from './apps.js'
 import { ServerProcess, buildServers } from './child.js'
 import { fire, obtainCookie } from './load.js'
+import { removeKeys } from './machine.js'
 import { median } from './report.js'
 import type { ServerKind } from './scenarios.js'
 
@@ -49,8 +50,7 @@ async function measure (kind: ServerKind, cookie: boolean, redis: Redis): Promis
     return { reqPerSec: load.reqPerSec, cpuUs: (after.cpuUs - before.cpuUs) / load.requests }
   } finally {
     await server.stop()
-    const keys = await redis.keys(`${redisPrefix}*`)
-    if (keys.length > 0) await redis.unlink(...keys)
+    await removeKeys(redis, redisPrefix)
   }
 }
 

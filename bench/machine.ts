@@ -40,6 +40,16 @@ export async function redisCpuUs (client: Redis): Promise<number> {
   return total
 }
 
+/** Removes the keys a benchmark server wrote under `prefix` (SCAN, so Redis never blocks on KEYS). */
+export async function removeKeys (client: Redis, prefix: string): Promise<void> {
+  let cursor = '0'
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 5000)
+    cursor = next
+    if (keys.length > 0) await client.unlink(...keys)
+  } while (cursor !== '0')
+}
+
 /** One line that says what machine the figures come from. */
 export function describeMachine (): string {
   const list = cpus()

@@ -9,7 +9,7 @@ import { Redis } from 'ioredis'
 import type { ServerConfig } from './apps.js'
 import { ServerNotBuilt, ServerProcess, buildServers } from './child.js'
 import { fire, obtainCookie, type LoadOptions } from './load.js'
-import { describeMachine, machineBusyUs, redisCpuUs } from './machine.js'
+import { describeMachine, machineBusyUs, redisCpuUs, removeKeys } from './machine.js'
 import { formatSelfTime, topSelfTime } from './profile.js'
 import { toJson, toTable, type Run, type ScenarioSummary, type Settings } from './report.js'
 import { scenarios, type Scenario, type Side } from './scenarios.js'
@@ -78,15 +78,6 @@ async function connectRedis (url: string): Promise<Redis | null> {
     client.disconnect()
     return null
   }
-}
-
-async function removeKeys (client: Redis, prefix: string): Promise<void> {
-  let cursor = '0'
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 5000)
-    cursor = next
-    if (keys.length > 0) await client.unlink(...keys)
-  } while (cursor !== '0')
 }
 
 interface Snapshot {
