@@ -6,7 +6,7 @@ import t from 'tap'
 import { Redis } from 'ioredis'
 import { RedisFactory, type RedisClientLike } from '../../src/index.js'
 import { Client, buildApp } from '../helpers/app.js'
-import { RECOMMENDED, RedisServer, binariesSkipReason, freePort, randomPrefix, removeKeys, sharedClient, sharedRedisSkipReason, type TapTest } from '../helpers/redis.js'
+import { RECOMMENDED, RedisServer, binariesSkipReason, freePort, keysUnder, randomPrefix, removeKeys, sharedClient, sharedRedisSkipReason, type TapTest } from '../helpers/redis.js'
 
 const skip = await sharedRedisSkipReason()
 if (skip !== null) t.plan(0, skip)
@@ -45,6 +45,18 @@ function idOf (client: Client): string {
   return cookie.slice('sid='.length, cookie.lastIndexOf('.'))
 }
 
+/** A user's wrapper around a client (RedisClientLike is public): it forwards every command but those in `own`. */
+function wrapperOf (real: Redis, own: Partial<RedisClientLike>): RedisClientLike {
+  return {
+    hgetall: (key) => real.hgetall(key),
+    del: (key) => real.del(key),
+    evalsha: (...args) => real.evalsha(...args),
+    eval: (...args) => real.eval(...args),
+    pipeline: () => real.pipeline(),
+    ...own
+  }
+}
+
 function registerTests (): void {
   let redis: Redis
   t.before(async () => {
@@ -52,13 +64,16 @@ function registerTests (): void {
   })
   t.teardown(() => redis?.quit())
 
-  /** An app on a Redis client of its own (whose pipelines a test counts) with `count` returning clients. */
-  async function returningOnOwnClient (t: TapTest, count: number): Promise<{ prefix: string, client: Redis, clients: Client[] }> {
+  /**
+   * An app on a Redis client of its own (whose pipelines a test counts), or on `wrap` of it, with
+   * `count` returning clients.
+   */
+  async function returningOnOwnClient (t: TapTest, count: number, wrap?: (client: Redis) => RedisClientLike): Promise<{ prefix: string, client: Redis, clients: Client[] }> {
     const client = await sharedClient()
     t.teardown(() => client.quit())
     const prefix = randomPrefix()
     t.teardown(() => removeKeys(redis, prefix))
-    const app = await buildApp({ factory: new RedisFactory({ client, prefix }) })
+    const app = await buildApp({ factory: new RedisFactory({ client: wrap === undefined ? client : wrap(client), prefix }) })
     t.teardown(() => app.close())
     return { prefix, client, clients: await returningClients(app, count) }
   }
@@ -107,25 +122,18 @@ function registerTests (): void {
     const first = await Promise.all(clients.map((c) => c.get('/')))
     t.same(first.map((r) => r.statusCode), clients.map(() => 200))
     t.ok(sizes.some((size) => size >= 8), 'the eight first saves (EVALSHA, NOSCRIPT) shared a pipeline')
-    t.equal((await client.keys('fresh:*')).length, 8, 'all eight sessions were stored by EVAL')
+    t.equal((await keysUnder(client, 'fresh:')).length, 8, 'all eight sessions were stored by EVAL')
     const second = await Promise.all(clients.map((c) => c.get('/')))
     t.same(second.map((r) => r.json().visits), clients.map(() => 2))
   })
 
   t.test('a client wrapper that throws or answers garbage fails its requests with 503, never the process', async (t) => {
-    const real = await sharedClient()
-    t.teardown(() => real.quit())
-    const prefix = randomPrefix()
-    t.teardown(() => removeKeys(redis, prefix))
     let fault: 'none' | 'pipeline throws' | 'command throws' | 'exec answers null' | 'exec answers short' = 'none'
-    const client: RedisClientLike = {
+    const { clients } = await returningOnOwnClient(t, 3, (real) => wrapperOf(real, {
       hgetall: (key) => {
         if (fault === 'command throws') throw new Error('the wrapper threw')
         return real.hgetall(key)
       },
-      del: (key) => real.del(key),
-      evalsha: (...args) => real.evalsha(...args),
-      eval: (...args) => real.eval(...args),
       pipeline: () => {
         if (fault === 'pipeline throws') throw new Error('no pipeline today')
         const batch = real.pipeline()
@@ -136,10 +144,7 @@ function registerTests (): void {
         }
         return batch
       }
-    }
-    const app = await buildApp({ factory: new RedisFactory({ client, prefix }) })
-    t.teardown(() => app.close())
-    const clients = await returningClients(app, 3)
+    }))
 
     for (const each of ['pipeline throws', 'exec answers null', 'exec answers short'] as const) {
       fault = each
@@ -159,26 +164,15 @@ function registerTests (): void {
   })
 
   t.test('a client whose pipeline fails as a whole: each request of it answers 503, later ones work', async (t) => {
-    const real = await sharedClient()
-    t.teardown(() => real.quit())
-    const prefix = randomPrefix()
-    t.teardown(() => removeKeys(redis, prefix))
     let broken = false
-    // A user's client wrapper (RedisClientLike is public) whose pipeline can refuse to run.
-    const client: RedisClientLike = {
-      hgetall: (key) => real.hgetall(key),
-      del: (key) => real.del(key),
-      evalsha: (...args) => real.evalsha(...args),
-      eval: (...args) => real.eval(...args),
+    // A wrapper whose pipeline can refuse to run.
+    const { clients } = await returningOnOwnClient(t, 4, (real) => wrapperOf(real, {
       pipeline: () => {
         const batch = real.pipeline()
         if (broken) batch.exec = () => Promise.reject(new Error('the proxy dropped the batch'))
         return batch
       }
-    }
-    const app = await buildApp({ factory: new RedisFactory({ client, prefix }) })
-    t.teardown(() => app.close())
-    const clients = await returningClients(app, 4)
+    }))
 
     broken = true
     const failed = await Promise.all(clients.map((c) => c.get('/')))
