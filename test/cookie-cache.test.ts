@@ -26,6 +26,12 @@ t.test('a value signed with an older secret is reported for renewal every time',
 t.test('the cache is bounded: the oldest value goes, and is verified again when it returns', async (t) => {
   const cookie = new SessionCookie(cookieOptions, [SECRET], 2)
   const values = ['a', 'b', 'c'].map((id) => cookie.sign(id))
-  for (const value of values) t.not(cookie.unsign(value), null)
-  t.same(cookie.unsign(values[0] as string), { id: 'a', renew: false })
+  // A cached answer is the very object the first check made; a fresh check makes a new one.
+  const first = cookie.unsign(values[0] as string)
+  t.equal(cookie.unsign(values[0] as string), first, 'a is answered from the cache')
+  for (const value of values.slice(1)) t.not(cookie.unsign(value), null)
+  const again = cookie.unsign(values[0] as string)
+  t.same(again, { id: 'a', renew: false })
+  t.not(again, first, 'a was evicted by c, and verified again')
+  t.equal(cookie.unsign(values[2] as string), cookie.unsign(values[2] as string), 'c is still cached')
 })
