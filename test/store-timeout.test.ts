@@ -1,7 +1,6 @@
 import t from 'tap'
-import Fastify from 'fastify'
-import sessionPlugin, { MemoryFactory, Session } from '../src/index.js'
-import { SECRET, sessionCookie } from './helpers/app.js'
+import { MemoryFactory, Session } from '../src/index.js'
+import { buildApp, sessionCookie, sessionIdOf as idOf } from './helpers/app.js'
 
 /** A MemoryFactory whose loads of chosen ids wait until the test lets them go. */
 class GatedFactory extends MemoryFactory {
@@ -24,25 +23,9 @@ class GatedFactory extends MemoryFactory {
   }
 }
 
-/** The session id inside a `sid=<id>.<signature>` cookie pair. */
-function idOf (cookie: string): string {
-  return decodeURIComponent(cookie.slice('sid='.length)).replace(/\.[^.]*$/, '')
-}
-
-async function counterApp (factory: MemoryFactory, storeTimeout = 5000): Promise<ReturnType<typeof Fastify>> {
-  const app = Fastify()
-  await app.register(sessionPlugin, { factory, secret: SECRET, storeTimeout })
-  app.get('/', async (request) => {
-    const visits = (request.session.get('counter') ?? 0) + 1
-    request.session.set('counter', visits)
-    return { visits }
-  })
-  return app
-}
-
 t.test('factory calls that answer out of order each settle their own request', async (t) => {
   const factory = new GatedFactory()
-  const app = await counterApp(factory)
+  const app = await buildApp({ factory })
   t.teardown(() => app.close())
   const cookies: string[] = []
   for (let i = 0; i < 3; i++) cookies.push(sessionCookie(await app.inject('/')) as string)
@@ -64,7 +47,7 @@ t.test('factory calls that answer out of order each settle their own request', a
 
 t.test('a call that outlasts storeTimeout fails even while others keep answering', async (t) => {
   const factory = new GatedFactory()
-  const app = await counterApp(factory, 50)
+  const app = await buildApp({ factory, storeTimeout: 50 })
   t.teardown(() => app.close())
   const held = sessionCookie(await app.inject('/')) as string
   const free = sessionCookie(await app.inject('/')) as string

@@ -5,7 +5,7 @@ import { once } from 'node:events'
 import t from 'tap'
 import { Redis } from 'ioredis'
 import { RedisFactory, type RedisClientLike } from '../../src/index.js'
-import { Client, buildApp } from '../helpers/app.js'
+import { Client, buildApp, sessionIdOf } from '../helpers/app.js'
 import { RECOMMENDED, RedisServer, binariesSkipReason, freePort, keysUnder, randomPrefix, removeKeys, sharedClient, sharedRedisSkipReason, type TapTest } from '../helpers/redis.js'
 
 const skip = await sharedRedisSkipReason()
@@ -37,12 +37,6 @@ async function returningClients (app: Awaited<ReturnType<typeof buildApp>>, coun
     clients.push(client)
   }
   return clients
-}
-
-/** The session id inside a client's `sid=<id>.<mac>` cookie. */
-function idOf (client: Client): string {
-  const cookie = client.cookie as string
-  return cookie.slice('sid='.length, cookie.lastIndexOf('.'))
 }
 
 /** A user's wrapper around a client (RedisClientLike is public): it forwards every command but those in `own`. */
@@ -96,7 +90,7 @@ function registerTests (): void {
   t.test('an error on one command of a pipeline fails its request alone', async (t) => {
     const { prefix, client, clients } = await returningOnOwnClient(t, 6)
     // Client 2's key now holds a string: HGETALL on it answers WRONGTYPE.
-    const key = prefix + idOf(clients[2] as Client)
+    const key = prefix + sessionIdOf((clients[2] as Client).cookie as string)
     await redis.del(key)
     await redis.set(key, 'not a hash')
     const sizes = countPipelines(client)

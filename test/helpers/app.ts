@@ -49,6 +49,11 @@ export function sessionCookie (response: LightMyRequestResponse, name = 'sid'): 
   return cookie === undefined ? undefined : `${name}=${cookie.value}`
 }
 
+/** The session id inside a `sid=<id>.<signature>` cookie pair. */
+export function sessionIdOf (cookie: string): string {
+  return decodeURIComponent(cookie.slice(cookie.indexOf('=') + 1)).replace(/\.[^.]*$/, '')
+}
+
 /** Every Set-Cookie line of a response, as an array. */
 export function setCookies (response: LightMyRequestResponse): string[] {
   const header = response.headers['set-cookie']
