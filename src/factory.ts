@@ -1,23 +1,40 @@
 import type { Session, SessionData } from './session.js'
 
+/** A value, or a promise of it: a factory method may answer either way. */
+export type MaybePromise<T> = T | Promise<T>
+
+/** One live session of a user, as a factory's user index lists it (the id stays inside the plugin). */
+export interface IndexedSession {
+  id: string
+  createdAt: number
+  touchedAt: number
+  expiresAt: number | null
+}
+
 /**
  * Where sessions live. A factory decides what the id is: a store key, or the whole sealed
- * session. Only `load` and `save` are required; every method returns a promise.
+ * session. Only `load` and `save` are required; every method may answer at once or with a
+ * promise (the plugin awaits only promises).
  */
 export interface SessionFactory<D extends object = SessionData> {
   /** The session behind `id`, or null when it is unknown or expired. Never throw for a bad id. */
-  load (id: string): Promise<Session<D> | null>
+  load (id: string): MaybePromise<Session<D> | null>
   /**
    * Stores the session and returns the id that goes in the cookie. `session.isNew`: write
    * `session.data` whole under `session.id`. Otherwise apply `session.changes()` to the stored
    * record (so concurrent requests merge), and never recreate a record destroyed meanwhile.
-   * `session.expiresAt` (epoch ms) is the TTL to set.
+   * `session.expiresAt` (epoch ms) is the TTL to set; `session.userId` is what to index it under.
    */
-  save (session: Session<D>): Promise<string>
-  /** Forgets the session. */
-  destroy? (id: string): Promise<void>
+  save (session: Session<D>): MaybePromise<string>
+  /** Forgets the session; `true` when a live record was removed (`void`: the plugin checks with `load`). */
+  destroy? (id: string): MaybePromise<boolean | void>
   /** Extends the stored record's expiry to `session.expiresAt` without rewriting data. */
-  touch? (session: Session<D>): Promise<void>
-  /** Releases timers and connections; called on `app.close()`. */
-  close? (): Promise<void>
+  touch? (session: Session<D>): MaybePromise<void>
+  /** Releases timers (never the client or pool it was handed); called on `app.close()`. */
+  close? (): MaybePromise<void>
+  /**
+   * The user index (optional): the live sessions saved with `session.userId === userId`.
+   * Entries whose record expired or was destroyed must not be listed.
+   */
+  sessionsOf? (userId: string): MaybePromise<IndexedSession[]>
 }
