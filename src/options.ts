@@ -1,8 +1,10 @@
+import type { FastifyRequest } from 'fastify'
 import { Type, type Static } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { InvalidOptions } from './errors.js'
 import type { SessionFactory } from './factory.js'
 import { randomSlice } from './random.js'
+import { MAX_AGE_LIMIT } from './session.js'
 
 // RFC 6265 §4.1.1: a cookie name is an RFC 2616 token.
 const TOKEN = '^[!#$%&\'*+\\-.^_`|~0-9A-Za-z]+$'
@@ -39,7 +41,7 @@ const CookieSchema = Type.Object({
   sameSite: Type.Optional(Type.Union([Type.Literal('lax'), Type.Literal('strict'), Type.Literal('none')])),
   partitioned: Type.Optional(Type.Boolean()),
   priority: Type.Optional(Type.Union([Type.Literal('low'), Type.Literal('medium'), Type.Literal('high')])),
-  maxAge: Type.Optional(Type.Integer({ minimum: 0 }))
+  maxAge: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_AGE_LIMIT }))
 }, { additionalProperties: false })
 
 /** The plugin's options: the schema they are checked against, and the source of their type. */
@@ -53,7 +55,9 @@ export const optionsSchema = Type.Object({
   saveUninitialized: Type.Optional(Type.Boolean()),
   decorator: Type.Optional(Type.String({ pattern: IDENTIFIER })),
   storeTimeout: Type.Optional(Type.Integer({ minimum: 1 })),
-  idGenerator: Type.Optional(Type.Function([], Type.String()))
+  idGenerator: Type.Optional(Type.Function([], Type.String())),
+  userKey: Type.Optional(Type.String({ minLength: 1 })),
+  skip: Type.Optional(Type.Function([Type.Any()], Type.Boolean()))
 }, { additionalProperties: false })
 
 export type SessionPluginOptions = Static<typeof optionsSchema>
@@ -82,6 +86,9 @@ export interface ResolvedOptions {
   decorator: string
   storeTimeout: number
   idGenerator: () => string
+  userKey: string | undefined
+  /** Requests for which this returns true get no session work (routes the app did not declare). */
+  skip: ((request: FastifyRequest) => boolean) | undefined
 }
 
 const ID_BYTES = 32
@@ -111,7 +118,7 @@ export const defaults = {
   decorator: 'session',
   storeTimeout: 5_000,
   idGenerator: generateId
-} as const satisfies Omit<ResolvedOptions, 'factory' | 'secrets'>
+} as const satisfies Omit<ResolvedOptions, 'factory' | 'secrets' | 'userKey' | 'skip'>
 
 const checkOptions = Compile(optionsSchema)
 
@@ -142,7 +149,9 @@ export function resolveOptions (options: unknown): ResolvedOptions {
     saveUninitialized: options.saveUninitialized ?? defaults.saveUninitialized,
     decorator: options.decorator ?? defaults.decorator,
     storeTimeout: options.storeTimeout ?? defaults.storeTimeout,
-    idGenerator: options.idGenerator ?? defaults.idGenerator
+    idGenerator: options.idGenerator ?? defaults.idGenerator,
+    userKey: options.userKey,
+    skip: options.skip as ResolvedOptions['skip']
   }
 }
 

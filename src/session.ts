@@ -1,4 +1,4 @@
-import { Detached, NotSerializable, ReservedKey } from './errors.js'
+import { CorruptRecord, Detached, InvalidOptions, NotSerializable, ReservedKey } from './errors.js'
 
 /**
  * What a session holds. Augment it to type your data:
@@ -14,6 +14,8 @@ export interface SessionRecord<D extends object = SessionData> {
   data: Partial<D>
   createdAt: number
   touchedAt: number
+  /** Epoch ms; kept by `fromJSON` so a factory's TTL survives a round trip. */
+  expiresAt?: number | null
 }
 
 /** What the plugin hangs on a session it manages, so that `session.save()` can reach the reply. */
@@ -23,6 +25,33 @@ export interface SessionOwner {
 
 // Keys that could reach an object prototype if a store, or a careless copy, handed them on.
 const RESERVED = new Set(['__proto__', 'constructor', 'prototype'])
+
+/** The data key that keeps a session's own cookie lifetime (`session.options({ maxAge })`). */
+export const MAX_AGE_KEY = '$cookieMaxAge'
+/** What browsers keep a cookie for at most: 400 days, in seconds. */
+export const MAX_AGE_LIMIT = 34_560_000
+
+/**
+ * A stored timestamp as a number: a number as is, a numeric string (a BIGINT column) read as
+ * one, a missing one NaN (which every timeout check treats as expired). Anything else present
+ * is a corrupt record, never "now".
+ */
+export function readTimestamp (value: unknown, name: string): number {
+  if (typeof value === 'number') {
+    if (Number.isFinite(value)) return value
+  } else if (value === undefined || value === null) {
+    return Number.NaN
+  } else if (typeof value === 'string' && /^-?\d+(?:\.\d+)?$/.test(value)) {
+    return Number(value)
+  }
+  throw new CorruptRecord(`its ${name} is not a finite number`)
+}
+
+/** Callback-style completion for the peers' `regenerate(cb)` / `destroy(cb)`, on a later tick. */
+function settle (callback: ((err?: Error) => void) | undefined): Promise<void> {
+  if (typeof callback === 'function') queueMicrotask(() => callback())
+  return Promise.resolve()
+}
 
 /**
  * The data a factory just built from its record (parsed JSON, or an object without a prototype),
@@ -63,6 +92,8 @@ export interface SessionInternals {
   markOutdated (session: Session<any>): void
   /** The plugin saves an outdated session even when its data did not change. */
   outdated (session: Session<any>): boolean
+  /** The keys `regenerate(keep)` asked to keep, or null for all. */
+  kept (session: Session<any>): readonly string[] | null
   /**
    * A loaded session that takes `data` as its own, without the copy the constructor makes: for
    * a factory that built `data` itself, passed it through `ownData`, and keeps no reference.
@@ -79,12 +110,20 @@ export class Session<D extends object = SessionData> {
   expiresAt: number | null = null
   createdAt: number
   touchedAt: number
+  /**
+   * The value of the `userKey` option's key, as a string; set by the plugin before every save.
+   * A factory with a user index files the session under it (null: no user).
+   */
+  userId: string | null = null
 
   #data: Record<string, unknown>
   #isNew: boolean
   #changed: Set<string> | null = null
   #deleted: Set<string> | null = null
+  /** Object values handed out by get(), with their JSON then: a change made in place is saved. */
+  #lent: Map<string, string> | null = null
   #regenerated = false
+  #kept: string[] | null = null
   #destroyed = false
   #outdated = false
   #owner: SessionOwner | null = null
@@ -102,10 +141,10 @@ export class Session<D extends object = SessionData> {
     return this.#isNew
   }
 
-  /** True once a key was set, deleted or cleared since the session was loaded (or last saved). */
+  /** True once a key was set, deleted or cleared (or a value from get() changed in place) since load. */
   get isModified (): boolean {
-    return (this.#changed !== null && this.#changed.size > 0) ||
-      (this.#deleted !== null && this.#deleted.size > 0)
+    if ((this.#changed !== null && this.#changed.size > 0) || (this.#deleted !== null && this.#deleted.size > 0)) return true
+    return this.#lent !== null && this.#changedInPlace().length > 0
   }
 
   /** The session's data; read-only: change it with `set`, `delete` and `clear`, which are tracked. */
@@ -117,13 +156,25 @@ export class Session<D extends object = SessionData> {
   get<K extends keyof D & string> (key: K, fallback: D[K]): D[K]
   get<K extends keyof D & string> (key: K, fallback?: D[K]): D[K] | undefined {
     const value = this.#data[key] as D[K] | undefined
-    return value === undefined ? fallback : value
+    if (value === undefined) return fallback
+    // An object may be changed in place (`get('cart').push(x)`): remember how it looked.
+    if (typeof value === 'object' && value !== null && this.#changed?.has(key) !== true) {
+      const lent = this.#lent ??= new Map()
+      if (!lent.has(key)) lent.set(key, JSON.stringify(value))
+    }
+    return value
   }
 
+  /** Stores `value` under `key`; `undefined` deletes the key, as @fastify/passport expects. */
   set<K extends keyof D & string> (key: K, value: D[K]): this {
     if (RESERVED.has(key)) throw new ReservedKey(key)
+    if (value === undefined) {
+      this.delete(key)
+      return this
+    }
     this.#data[key] = value
     this.#deleted?.delete(key)
+    this.#lent?.delete(key)
     ;(this.#changed ??= new Set()).add(key)
     return this
   }
@@ -136,6 +187,7 @@ export class Session<D extends object = SessionData> {
     if (this.#data[key] === undefined) return false
     delete this.#data[key]
     this.#changed?.delete(key)
+    this.#lent?.delete(key)
     ;(this.#deleted ??= new Set()).add(key)
     return true
   }
@@ -150,21 +202,46 @@ export class Session<D extends object = SessionData> {
     if (this.#changed !== null) {
       for (const key of this.#changed) set[key] = this.#data[key]
     }
+    if (this.#lent !== null) {
+      for (const key of this.#changedInPlace()) set[key] = this.#data[key]
+    }
     return { set: set as Partial<D>, deleted: (this.#deleted === null ? [] : [...this.#deleted]) as Array<keyof D & string> }
   }
 
-  /** Gives the session a new id at its next save and destroys the old one (call it at login). */
-  regenerate (): void {
+  /**
+   * Gives the session a new id at its next save and destroys the old one (call it at login).
+   * With `keep`, only those keys survive (what @fastify/passport asks for). The promise settles
+   * at once and `cb` is called on the next tick: the factory work happens when the reply is sent.
+   */
+  regenerate (keep?: Array<keyof D & string> | ((err?: Error) => void), cb?: (err?: Error) => void): Promise<void> {
+    if (typeof keep === 'function') {
+      cb = keep
+      keep = undefined
+    }
     this.#regenerated = true
+    if (Array.isArray(keep)) {
+      const kept = new Set<string>(keep)
+      kept.add(MAX_AGE_KEY)
+      for (const key of Object.keys(this.#data)) {
+        if (!kept.has(key)) this.delete(key as keyof D & string)
+      }
+      this.#kept = [...kept]
+    }
+    return settle(cb)
   }
 
-  /** Removes the session from its factory and clears the cookie. Data set afterwards starts a new session. */
-  destroy (): void {
+  /**
+   * Removes the session from its factory and clears the cookie. Data set afterwards starts a new
+   * session. The promise settles at once and `cb` is called on the next tick.
+   */
+  destroy (cb?: (err?: Error) => void): Promise<void> {
     this.#destroyed = true
     this.#regenerated = false
     this.#data = Object.create(null)
     this.#changed = null
     this.#deleted = null
+    this.#lent = null
+    return settle(cb)
   }
 
   /** Persists the session now, for replies that bypass `onSend` (hijacked or streamed by hand). */
@@ -173,27 +250,78 @@ export class Session<D extends object = SessionData> {
     return this.#owner.saveNow(this)
   }
 
+  /**
+   * This session's own cookie lifetime in seconds ("remember me"), kept with the session:
+   * `null` makes it a browser-session cookie again. Other keys are ignored (the peers' plugins,
+   * such as @fastify/csrf-protection, pass their own).
+   */
+  options (opts: { maxAge?: number | null, [other: string]: unknown }): void {
+    if (opts === null || typeof opts !== 'object' || !('maxAge' in opts) || opts.maxAge === undefined) return
+    const maxAge = opts.maxAge
+    if (maxAge === null) {
+      this.delete(MAX_AGE_KEY as keyof D & string)
+      return
+    }
+    if (typeof maxAge !== 'number' || !Number.isInteger(maxAge) || maxAge < 0 || maxAge > MAX_AGE_LIMIT) {
+      throw new InvalidOptions(`session.options() maxAge is ${String(maxAge)}: it is in seconds, an integer from 0 to ${MAX_AGE_LIMIT} (400 days); @fastify/session takes milliseconds, so divide by 1000`)
+    }
+    this.set(MAX_AGE_KEY as keyof D & string, maxAge as D[keyof D & string])
+  }
+
   toJSON (): SessionRecord<D> {
     return {
       id: this.id,
       data: { ...this.#data } as Partial<D>,
       createdAt: this.createdAt,
-      touchedAt: this.touchedAt
+      touchedAt: this.touchedAt,
+      expiresAt: this.expiresAt
     }
   }
 
+  /**
+   * A loaded session from its stored record. Timestamps fail closed: a missing one makes the
+   * session expired, a numeric string is read as a number, anything else throws
+   * FST_SESSION_CORRUPT_RECORD (the plugin answers 503).
+   */
   static fromJSON<D extends object = SessionData> (record: SessionRecord<D>): Session<D> {
     const session = new Session<D>(record.data, record.id)
-    if (Number.isFinite(record.createdAt)) session.createdAt = record.createdAt
-    if (Number.isFinite(record.touchedAt)) session.touchedAt = record.touchedAt
+    session.createdAt = readTimestamp(record.createdAt, 'createdAt')
+    session.touchedAt = readTimestamp(record.touchedAt, 'touchedAt')
+    if (record.expiresAt !== undefined && record.expiresAt !== null) {
+      session.expiresAt = readTimestamp(record.expiresAt, 'expiresAt')
+    }
     return session
+  }
+
+  /** Marks a loaded session as outdated: the plugin rewrites it on this request (after a key rotation, say). */
+  markOutdated (): void {
+    this.#outdated = true
+  }
+
+  #changedInPlace (): string[] {
+    const keys: string[] = []
+    for (const [key, json] of this.#lent as Map<string, string>) {
+      if (this.#changed?.has(key) === true) continue
+      let now: string | undefined
+      try {
+        now = JSON.stringify(this.#data[key])
+      } catch {
+        // A cycle made in place: saving it fails with FST_SESSION_NOT_SERIALIZABLE.
+        now = undefined
+      }
+      if (now !== json) keys.push(key)
+    }
+    return keys
   }
 
   static {
     internals = {
       regenerated: (session) => session.#regenerated,
       destroyed: (session) => session.#destroyed,
-      changedKeys: (session) => session.#isNew ? Object.keys(session.#data) : (session.#changed ?? []),
+      kept: (session) => session.#kept,
+      changedKeys: (session) => session.#isNew
+        ? Object.keys(session.#data)
+        : [...(session.#changed ?? []), ...(session.#lent === null ? [] : session.#changedInPlace())],
       setOwner (session, owner) {
         session.#owner = owner
       },
@@ -204,6 +332,7 @@ export class Session<D extends object = SessionData> {
         session.id = null
         session.#changed = new Set(Object.keys(session.#data))
         session.#deleted = null
+        session.#lent = null
         session.#outdated = false
       },
       adopt<D extends object> (data: Record<string, unknown>, id: string): Session<D> {
@@ -215,9 +344,11 @@ export class Session<D extends object = SessionData> {
         session.id = id
         session.#isNew = false
         session.#regenerated = false
+        session.#kept = null
         session.#destroyed = false
         session.#changed = null
         session.#deleted = null
+        session.#lent = null
         session.#outdated = false
       },
       markOutdated (session) {
@@ -227,6 +358,15 @@ export class Session<D extends object = SessionData> {
     }
   }
 }
+
+// Assigning a property (`session.user = x`, @fastify/session's style) would store nothing: the
+// last link of the prototype chain turns it into a TypeError that says what to write.
+Object.setPrototypeOf(Session.prototype, new Proxy(Object.create(Object.prototype) as object, {
+  set (_target, key) {
+    const name = String(key)
+    throw new TypeError(`session.${name} = … stores nothing: write session.set('${name}', value) (and read with session.get('${name}')). With @fastify/csrf-protection, register it with sessionPlugin: '@fastify/secure-session'`)
+  }
+}))
 
 /** Throws `FST_SESSION_NOT_SERIALIZABLE` for anything JSON would drop, mangle or choke on. */
 export function assertJson (value: unknown, path: string, seen: unknown[] = []): void {

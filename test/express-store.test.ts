@@ -105,8 +105,8 @@ t.test('records past their expiry load as null; records that are not sessions ar
   const factory = fromExpressStore(store)
   store.records.set('text', 'not an object')
   store.records.set('list', [1, 2])
-  await t.rejects(factory.load('text'), { code: 'FST_SESSION_CORRUPT_RECORD' })
-  await t.rejects(factory.load('list'), { code: 'FST_SESSION_CORRUPT_RECORD' })
+  await t.rejects(async () => await factory.load('text'), { code: 'FST_SESSION_CORRUPT_RECORD' })
+  await t.rejects(async () => await factory.load('list'), { code: 'FST_SESSION_CORRUPT_RECORD' })
   const past = new Date(Date.now() - 1_000)
   const planted: Record<string, unknown> = {
     expiredDate: { cookie: { expires: past.toISOString() }, user: 'ada' },
@@ -177,7 +177,7 @@ t.test('the key "cookie" is reserved by the record format', async (t) => {
   const factory = fromExpressStore(store)
   const fresh = new Session({ cookie: 'mine' })
   fresh.id = 'fresh'
-  await t.rejects(factory.save(fresh), { code: 'FST_SESSION_STORE_RESERVED_KEY' })
+  await t.rejects(async () => await factory.save(fresh), { code: 'FST_SESSION_STORE_RESERVED_KEY' })
   t.equal(store.records.size, 0)
 
   const saved = new Session({ user: 'ada' })
@@ -185,7 +185,7 @@ t.test('the key "cookie" is reserved by the record format', async (t) => {
   await factory.save(saved)
   const loaded = await factory.load('saved') as Session
   loaded.set('cookie', 'mine')
-  await t.rejects(factory.save(loaded), { code: 'FST_SESSION_STORE_RESERVED_KEY' })
+  await t.rejects(async () => await factory.save(loaded), { code: 'FST_SESSION_STORE_RESERVED_KEY' })
   t.same((store.records.get('saved') as { user: string }).user, 'ada', 'the stored record is untouched')
 
   const app = await buildApp({ factory })

@@ -63,19 +63,34 @@ t.test('toJSON and fromJSON round-trip a record', async (t) => {
   const session = new Session({ a: [1, 2], b: { c: 'd' } }, 'the-id')
   session.createdAt = 1000
   session.touchedAt = 2000
+  session.expiresAt = 3000
   const record = JSON.parse(JSON.stringify(session))
-  t.same(record, { id: 'the-id', data: { a: [1, 2], b: { c: 'd' } }, createdAt: 1000, touchedAt: 2000 })
+  t.same(record, { id: 'the-id', data: { a: [1, 2], b: { c: 'd' } }, createdAt: 1000, touchedAt: 2000, expiresAt: 3000 })
   const back = Session.fromJSON(record)
   t.equal(back.id, 'the-id')
   t.equal(back.isNew, false)
   t.equal(back.createdAt, 1000)
   t.equal(back.touchedAt, 2000)
+  t.equal(back.expiresAt, 3000, 'fromJSON keeps expiresAt')
   t.same({ ...back.data }, record.data)
+})
 
-  const sloppy = Session.fromJSON({ id: null, data: null as never, createdAt: Number.NaN, touchedAt: undefined as never })
-  t.equal(sloppy.isNew, true)
-  t.same({ ...sloppy.data }, {})
-  t.ok(Number.isFinite(sloppy.createdAt), 'bad timestamps fall back to now')
+t.test('fromJSON fails closed on timestamps: missing is expired, numeric strings are numbers, garbage is corrupt', async (t) => {
+  const missing = Session.fromJSON({ id: null, data: null as never, createdAt: undefined as never, touchedAt: undefined as never })
+  t.equal(missing.isNew, true)
+  t.same({ ...missing.data }, {})
+  t.ok(Number.isNaN(missing.createdAt), 'a missing createdAt is NaN, which every timeout check reads as expired')
+  t.ok(Number.isNaN(missing.touchedAt))
+
+  const bigint = Session.fromJSON({ id: 'x', data: {}, createdAt: '1000' as never, touchedAt: '2000' as never, expiresAt: '3000' as never })
+  t.equal(bigint.createdAt, 1000, 'a BIGINT column\'s numeric string is read as a number')
+  t.equal(bigint.touchedAt, 2000)
+  t.equal(bigint.expiresAt, 3000)
+
+  for (const bad of [Number.NaN, Infinity, 'soon', '12abc', {}, true]) {
+    t.throws(() => Session.fromJSON({ id: 'x', data: {}, createdAt: bad as never, touchedAt: 1 }), { code: 'FST_SESSION_CORRUPT_RECORD' }, `createdAt ${String(bad)}`)
+    t.throws(() => Session.fromJSON({ id: 'x', data: {}, createdAt: 1, touchedAt: bad as never }), { code: 'FST_SESSION_CORRUPT_RECORD' }, `touchedAt ${String(bad)}`)
+  }
 })
 
 t.test('regenerate and destroy are flags the plugin acts on; destroy empties the data', async (t) => {

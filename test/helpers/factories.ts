@@ -10,14 +10,14 @@ export class CountingFactory<F extends SessionFactory<any>> implements SessionFa
     return this.calls.filter((c) => c === method).length
   }
 
-  load (id: string): Promise<Session<any> | null> {
+  async load (id: string): Promise<Session<any> | null> {
     this.calls.push('load')
-    return this.inner.load(id)
+    return await this.inner.load(id)
   }
 
-  save (session: Session<any>): Promise<string> {
+  async save (session: Session<any>): Promise<string> {
     this.calls.push('save')
-    return this.inner.save(session)
+    return await this.inner.save(session)
   }
 
   async destroy (id: string): Promise<void> {
