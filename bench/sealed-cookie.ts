@@ -48,7 +48,7 @@ for (const [name, data] of Object.entries(sessions)) {
     const used = process.cpuUsage(cpu)
     return `${wall.toFixed(1)} µs wall, ${((used.user + used.system) / iterations).toFixed(1)} µs CPU`
   }
-  console.log(`  seal + open: ${await measure(async () => factory.load(await factory.save(session)))}`)
-  console.log(`  open alone:  ${await measure(() => factory.load(sealed))}`)
+  console.log(`  seal + open: ${await measure(async () => factory.load(factory.save(session)))}`)
+  console.log(`  open alone:  ${await measure(async () => factory.load(sealed))}`)
   console.log(`  (${iterations} iterations, load average ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores)`)
 }

@@ -1,100 +1,60 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { Signer } from '@fastify/cookie'
 import { CookieTooLarge } from './errors.js'
 import type { ResolvedCookieOptions } from './options.js'
-import { Signer, type Unsigned } from './signer.js'
 
 /** Browsers keep a cookie of at most this many bytes (RFC 6265 §6.1 asks for at least 4096). */
 export const MAX_COOKIE_BYTES = 4096
 
-// RFC 6265 cookie-octets, less '%' (which readers decode): values made of these go out as they are,
-// so a signature's base64 '+' and '/' cost one byte each, not three.
-const COOKIE_OCTETS = /^[\x21\x23\x24\x26-\x2B\x2D-\x3A\x3C-\x5B\x5D-\x7E]*$/
-
-const EXPIRED = '; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0'
-
-function isSpace (code: number): boolean {
-  return code === 32 || code === 9
-}
-
-function decode (value: string): string {
-  if (!value.includes('%')) return value
-  try {
-    return decodeURIComponent(value)
-  } catch {
-    return value
-  }
-}
-
-/**
- * The value of the first cookie called `name` in a Cookie header (the most specific one, as
- * browsers order them), without parsing the others.
- */
-export function readCookie (header: string | undefined, name: string): string | undefined {
-  if (header === undefined) return undefined
-  const length = header.length
-  let start = 0
-  // The next '=' is searched once and reused: rescanning for it per segment was quadratic.
-  let eq = -1
-  while (start < length) {
-    let end = header.indexOf(';', start)
-    if (end === -1) end = length
-    if (eq < start) {
-      eq = header.indexOf('=', start)
-      if (eq === -1) return undefined
-    }
-    if (eq < end) {
-      let keyStart = start
-      while (keyStart < eq && isSpace(header.charCodeAt(keyStart))) keyStart++
-      let keyEnd = eq
-      while (keyEnd > keyStart && isSpace(header.charCodeAt(keyEnd - 1))) keyEnd--
-      if (keyEnd - keyStart === name.length && header.startsWith(name, keyStart)) {
-        let valueStart = eq + 1
-        let valueEnd = end
-        while (valueStart < valueEnd && isSpace(header.charCodeAt(valueStart))) valueStart++
-        while (valueEnd > valueStart && isSpace(header.charCodeAt(valueEnd - 1))) valueEnd--
-        if (valueEnd - valueStart >= 2 && header.charCodeAt(valueStart) === 34 && header.charCodeAt(valueEnd - 1) === 34) {
-          valueStart++
-          valueEnd--
-        }
-        return decode(header.slice(valueStart, valueEnd))
-      }
-    }
-    start = end + 1
-  }
-  return undefined
+/** What a genuine signed value holds. */
+export interface Unsigned {
+  readonly id: string
+  /** Signed with an older secret: re-issue it signed with the first. */
+  readonly renew: boolean
 }
 
 // Enough for the visitors active at once on one process; the oldest entry goes first.
 const VERIFIED_MAX = 10_000
 
-/** Signs and verifies cookie values, and writes the session cookie's Set-Cookie lines. */
+interface SerializeOptions {
+  path: string
+  domain?: string
+  httpOnly: boolean
+  secure: boolean
+  sameSite: 'lax' | 'strict' | 'none'
+  partitioned?: boolean
+  priority?: 'low' | 'medium' | 'high'
+  maxAge?: number
+  expires?: Date
+  encode: (value: string) => string
+}
+
+/**
+ * The session cookie, read, signed and written through @fastify/cookie (its parser, `Signer`
+ * and serializer); what is ours: the verified-value cache, the size check, and the attributes
+ * a request decides (Secure, SameSite, Max-Age).
+ */
 export class SessionCookie {
   readonly name: string
-  readonly #signer: Signer
+  readonly #fastify: FastifyInstance
+  readonly #signer: InstanceType<typeof Signer>
   /** Values whose signature checked out: a returning visitor's cookie costs one HMAC, not one per request. */
   readonly #verified = new Map<string, Unsigned>()
   readonly #verifiedMax: number
-  readonly #attributes: string
-  readonly #secure: boolean | 'auto'
-  readonly #maxAge: number | undefined
+  readonly #options: ResolvedCookieOptions
 
-  constructor (options: ResolvedCookieOptions, secrets: string[], verifiedMax = VERIFIED_MAX) {
+  constructor (fastify: FastifyInstance, options: ResolvedCookieOptions, secrets: string[], verifiedMax = VERIFIED_MAX) {
     this.name = options.name
+    this.#fastify = fastify
+    this.#options = options
     this.#verifiedMax = verifiedMax
-    this.#signer = new Signer(secrets)
-    this.#secure = options.secure
-    this.#maxAge = options.maxAge
-    let attributes = `; Path=${options.path}`
-    if (options.domain !== undefined) attributes += `; Domain=${options.domain}`
-    if (options.httpOnly) attributes += '; HttpOnly'
-    attributes += `; SameSite=${options.sameSite[0]!.toUpperCase()}${options.sameSite.slice(1)}`
-    if (options.partitioned === true) attributes += '; Partitioned'
-    if (options.priority !== undefined) attributes += `; Priority=${options.priority[0]!.toUpperCase()}${options.priority.slice(1)}`
-    this.#attributes = attributes
+    this.#signer = new Signer(secrets, 'sha256')
   }
 
-  /** A persistent cookie (with `maxAge`) must be re-sent to extend its life. */
-  get persistent (): boolean {
-    return this.#maxAge !== undefined
+  /** The cookie's value on this request: from `request.cookies`, or parsed here when @fastify/cookie's hook has not run yet. */
+  read (request: FastifyRequest): string | undefined {
+    const jar = request.cookies ?? (request.headers.cookie === undefined ? undefined : this.#fastify.parseCookie(request.headers.cookie))
+    return jar?.[this.name]
   }
 
   sign (id: string): string {
@@ -105,32 +65,49 @@ export class SessionCookie {
   unsign (value: string): Unsigned | null {
     const known = this.#verified.get(value)
     if (known !== undefined) return known
-    // A copy: the value may be a slice that would keep the whole Cookie header alive in the cache.
-    const key = Buffer.from(value).toString()
-    const result = this.#signer.unsign(key)
-    if (result === null) return null
-    const unsigned: Unsigned = Object.freeze(result)
+    const result = this.#signer.unsign(value)
+    if (!result.valid || result.value === null) return null
+    const unsigned: Unsigned = Object.freeze({ id: result.value, renew: result.renew })
     if (this.#verified.size >= this.#verifiedMax) this.#verified.delete(this.#verified.keys().next().value as string)
-    this.#verified.set(key, unsigned)
+    // A copy: the value may be a slice that would keep the whole Cookie header alive in the cache.
+    this.#verified.set(Buffer.from(value).toString(), unsigned)
     return unsigned
   }
 
   /** The Set-Cookie line for a signed value; throws when browsers would drop it for its size. */
-  serialize (signed: string, https: boolean, now: number): string {
-    const value = COOKIE_OCTETS.test(signed) ? signed : encodeURIComponent(signed)
-    let line = `${this.name}=${value}${this.#attributes}`
-    if (this.#maxAge !== undefined) {
-      line += `; Max-Age=${this.#maxAge}; Expires=${new Date(now + this.#maxAge * 1000).toUTCString()}`
+  serialize (signed: string, https: boolean, now: number, maxAge: number | undefined): string {
+    const options = this.#attributes(https)
+    if (maxAge !== undefined) {
+      options.maxAge = maxAge
+      options.expires = new Date(now + maxAge * 1000)
     }
-    if (this.#secure === true || (this.#secure === 'auto' && https)) line += '; Secure'
+    const line = this.#fastify.serializeCookie(this.name, signed, options)
     if (line.length > MAX_COOKIE_BYTES) throw new CookieTooLarge(line.length, MAX_COOKIE_BYTES)
     return line
   }
 
   /** The Set-Cookie line that removes the cookie (same name, path and domain). */
   clear (https: boolean): string {
-    let line = `${this.name}=${this.#attributes}${EXPIRED}`
-    if (this.#secure === true || (this.#secure === 'auto' && https)) line += '; Secure'
-    return line
+    const options = this.#attributes(https)
+    options.maxAge = 0
+    options.expires = new Date(0)
+    return this.#fastify.serializeCookie(this.name, '', options)
+  }
+
+  #attributes (https: boolean): SerializeOptions {
+    const o = this.#options
+    const secure = o.secure === true || (o.secure === 'auto' && https)
+    const options: SerializeOptions = {
+      path: o.path,
+      httpOnly: o.httpOnly,
+      secure,
+      // A SameSite=None cookie without Secure is dropped by browsers: over plain http, 'auto' falls back to Lax.
+      sameSite: o.sameSite === 'none' && !secure ? 'lax' : o.sameSite,
+      encode: String
+    }
+    if (o.domain !== undefined) options.domain = o.domain
+    if (o.partitioned === true) options.partitioned = true
+    if (o.priority !== undefined) options.priority = o.priority
+    return options
   }
 }

@@ -3,7 +3,7 @@ import { Type, type Static } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { InvalidOptions } from './errors.js'
 import type { SessionFactory } from './factory.js'
-import { randomSlice } from './random.js'
+import { generateId } from './id.js'
 import { MAX_AGE_LIMIT } from './session.js'
 
 // RFC 6265 §4.1.1: a cookie name is an RFC 2616 token.
@@ -91,12 +91,7 @@ export interface ResolvedOptions {
   skip: ((request: FastifyRequest) => boolean) | undefined
 }
 
-const ID_BYTES = 32
-
-/** 32 random bytes, base64url: 256 bits an attacker would have to guess. */
-export function generateId (): string {
-  return randomSlice(ID_BYTES).toString('base64url')
-}
+export { generateId }
 
 // The one place every default lives.
 export const defaults = {

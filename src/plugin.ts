@@ -1,13 +1,12 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fastifyCookie from '@fastify/cookie'
-import { SessionCookie, readCookie } from './cookie.js'
-import { Deadlines } from './deadlines.js'
-import { NotLoaded, SaveAfterSend, StoreUnavailable } from './errors.js'
-import type { SessionFactory } from './factory.js'
-import { MemoryFactory, immediate } from './factories/memory.js'
+import { SessionCookie } from './cookie.js'
+import { InvalidOptions, NotLoaded, SaveAfterSend, StoreUnavailable } from './errors.js'
+import { FactoryGuard, isThenable, then, type Maybe } from './guard.js'
+import { putCookie, sharedCacheable, varyCookie, type HeaderTarget } from './headers.js'
+import { isCookieSafe } from './id.js'
 import { resolveOptions, type ResolvedOptions, type SessionPluginOptions } from './options.js'
-import { redactId } from './redact.js'
-import { Session, assertJson, internals, type SessionOwner } from './session.js'
+import { MAX_AGE_KEY, Session, assertJson, internals, readTimestamp, type SessionOwner } from './session.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -20,35 +19,73 @@ declare module 'fastify' {
   }
 }
 
-type FactoryMethod = 'load' | 'save' | 'destroy' | 'touch'
+export async function plugin (fastify: FastifyInstance, options: SessionPluginOptions): Promise<void> {
+  const resolved = resolveOptions(options)
+  if (!fastify.hasPlugin('@fastify/cookie')) await fastify.register(fastifyCookie)
 
-// A MemoryFactory is answered at once only while these are still its methods.
-const MEMORY_LOAD = MemoryFactory.prototype.load
-const MEMORY_SAVE = MemoryFactory.prototype.save
+  const manager = new SessionManager(fastify, resolved)
+  // Each registration has its own slot, so several decorators (or sibling scopes) never collide.
+  const kState = Symbol(`fastify-session-factory:${resolved.decorator}`)
+  type WithState = FastifyRequest & { [kState]: RequestState | null }
 
-const VARY_COOKIE = /(?:^|,)\s*cookie\s*(?:,|$)/i
+  fastify.decorateRequest(kState, null)
+  fastify.decorateRequest(resolved.decorator, {
+    getter (this: FastifyRequest) {
+      return manager.sessionOf((this as WithState)[kState])
+    }
+  })
 
-/**
- * Sets a header on the reply; on the raw response too when the reply is hijacked, or when the
- * handler saves by hand (it may hijack next). Fastify's own writeHead wins over the raw copy,
- * so an ordinary reply never gets a header twice.
- */
-function putHeader (state: RequestState, name: string, value: string): void {
-  const reply = state.reply
-  if (!reply.sent) reply.header(name, value)
-  if (reply.sent || state.byHand) {
-    if (name === 'set-cookie') reply.raw.appendHeader(name, value)
-    else reply.raw.setHeader(name, value)
-  }
-}
+  fastify.addHook('onRequest', function loadSession (request, reply, done) {
+    if (!manager.inScope(request)) return done()
+    const state = new RequestState(manager, request, reply)
+    ;(request as WithState)[kState] = state
+    let loading: Maybe<void>
+    try {
+      loading = manager.load(state)
+    } catch (error) {
+      return done(error as Error)
+    }
+    if (!isThenable(loading)) return done()
+    // A promise returned to Fastify: it settles the hook, and a throw in what follows cannot escape.
+    return loading
+  })
 
-function getHeader (state: RequestState, name: string): unknown {
-  const reply = state.reply
-  return reply.sent ? reply.raw.getHeader(name) : reply.getHeader(name)
+  fastify.addHook('onSend', function saveSession (request, _reply, payload, done) {
+    const state = (request as WithState)[kState]
+    if (state === null || state.phase === 'done') return done(null, payload)
+    // A second send while the first one's session work is still running (`reply.send()` without
+    // `return`, a send from a hook and a returned value): the first response goes out, whole,
+    // and this one is dropped here, as Fastify drops a send after the reply went out.
+    if (state.phase === 'saving') return
+    state.phase = 'saving'
+    let pending: Maybe<void>
+    try {
+      pending = manager.commit(state)
+    } catch (error) {
+      state.phase = 'done'
+      return done(error as Error)
+    }
+    if (!isThenable(pending)) {
+      state.phase = 'done'
+      return done(null, payload)
+    }
+    return pending.then(() => {
+      state.phase = 'done'
+      return payload
+    }, (error: unknown) => {
+      state.phase = 'done'
+      throw error
+    })
+  })
+
+  fastify.addHook('onClose', async () => {
+    manager.close()
+    await manager.guard.factory.close?.()
+  })
 }
 
 /** One request's view of its session: what came in with the cookie, and what must go out. */
-class RequestState implements SessionOwner {
+class RequestState implements SessionOwner, HeaderTarget {
   session: Session | null = null
   /** The handler (or a hook) read `request.session`. */
   accessed = false
@@ -61,8 +98,8 @@ class RequestState implements SessionOwner {
   hadCookie = false
   /** The cookie named a session that is gone: clear it unless a new session replaces it. */
   stale = false
-  /** onSend already ran (a fault there re-enters onSend with the error reply). */
-  done = false
+  /** 'saving' while onSend's session work runs; 'done' after it (or after a failed load: the error reply leaves everything as it was). */
+  phase: 'open' | 'saving' | 'done' = 'open'
   /** The handler called `session.save()`: headers go on the raw response as well. */
   byHand = false
 
@@ -79,82 +116,74 @@ class RequestState implements SessionOwner {
 
 /** Loads in onRequest, decides and saves in onSend: the whole lifecycle of one session setup. */
 class SessionManager {
-  readonly factory: SessionFactory<any>
+  readonly guard: FactoryGuard
   readonly cookie: SessionCookie
   readonly #options: ResolvedOptions
   readonly #idleMs: number
   readonly #absoluteMs: number
-  /** At most one touch per tenth of the idle timeout. */
+  /** At most one touch (and one rolling cookie refresh) per tenth of the idle timeout. */
   readonly #touchEveryMs: number
-  readonly #deadlines: Deadlines
-  /** The factory when it is a MemoryFactory, whose own load and save answer without a promise round trip. */
-  readonly #memory: MemoryFactory | null
+  /** The cookie path, when it is narrower than the whole site: requests outside it get no session work. */
+  readonly #scope: string | null
+  /** The factory's destroy() said whether it removed a record: no load is needed to find out. */
+  #destroyReports = false
+  #warnedInsecure = false
 
-  constructor (options: ResolvedOptions) {
+  constructor (fastify: FastifyInstance, options: ResolvedOptions) {
     this.#options = options
-    this.factory = options.factory
-    this.cookie = new SessionCookie(options.cookie, options.secrets)
+    this.guard = new FactoryGuard(options.factory, options.storeTimeout)
+    this.cookie = new SessionCookie(fastify, options.cookie, options.secrets)
     this.#idleMs = options.idleTimeout * 1000
     this.#absoluteMs = options.absoluteTimeout * 1000
     this.#touchEveryMs = this.#idleMs / 10
-    this.#deadlines = new Deadlines(options.storeTimeout)
-    this.#memory = options.factory instanceof MemoryFactory ? options.factory : null
+    this.#scope = options.cookie.path === '/' ? null : options.cookie.path
+  }
+
+  /** Whether this request gets session work: not opted out, not skipped, and inside the cookie's path. */
+  inScope (request: FastifyRequest): boolean {
+    if (request.routeOptions.config.session === false) return false
+    if (this.#options.skip !== undefined && this.#options.skip(request)) return false
+    return this.#scope === null || pathMatches(request.url, this.#scope)
   }
 
   /** Starts a request: verifies the cookie, and asks the factory only for a genuine id. */
-  load (state: RequestState): Promise<void> | undefined {
-    const value = readCookie(state.request.headers.cookie, this.cookie.name)
-    if (value === undefined) return undefined
+  load (state: RequestState): Maybe<void> {
+    const value = this.cookie.read(state.request)
+    if (value === undefined) return
     state.hadCookie = true
     const signed = this.cookie.unsign(value)
     if (signed === null) {
       state.request.log.debug('session: cookie signature invalid, starting a fresh session')
-      return undefined
+      return
     }
-    const memory = this.#memory
-    if (memory !== null && memory.load === MEMORY_LOAD) {
-      let session: Session | null
-      try {
-        session = immediate.load(memory, signed.id)
-      /* c8 ignore start -- MemoryFactory's load has no failure of its own; a bug must still answer 503 */
-      } catch (cause) {
-        state.done = true
-        return Promise.reject(new StoreUnavailable({ cause }))
-      }
-      /* c8 ignore stop */
-      const destroying = this.#loaded(state, signed.id, value, signed.renew, session)
-      if (destroying === undefined) return undefined
-      return destroying.catch((error: unknown) => {
-        state.done = true
-        throw error
-      })
+    try {
+      const found = this.guard.call<Session | null>('load', signed.id)
+      const loaded = then(found, (session) => this.#loaded(state, signed.id, value, signed.renew, session))
+      if (isThenable(loaded)) return loaded.catch((error: unknown) => this.#failLoad(state, error))
+      return loaded
+    } catch (error) {
+      this.#failLoad(state, error)
     }
-    return this.#load(state, signed.id, value, signed.renew)
   }
 
-  async #load (state: RequestState, id: string, value: string, renew: boolean): Promise<void> {
-    try {
-      const session = await this.#call<Session | null>('load', id)
-      const destroying = this.#loaded(state, id, value, renew, session)
-      if (destroying !== undefined) await destroying
-    } catch (error) {
-      // The error reply must leave the client's cookie and the store as they were.
-      state.done = true
-      throw error
-    }
+  // The error reply must leave the client's cookie and the store as they were.
+  #failLoad (state: RequestState, error: unknown): never {
+    state.phase = 'done'
+    throw error
   }
 
   /** Takes what the factory found: nothing, a dead session (destroyed), or this request's session. */
-  #loaded (state: RequestState, id: string, value: string, renew: boolean, session: Session | null): Promise<void> | undefined {
+  #loaded (state: RequestState, id: string, value: string, renew: boolean, session: Session | null): Maybe<void> {
     if (session === null) {
       state.request.log.debug('session: unknown or expired id, starting a fresh session')
       state.stale = true
-      return undefined
+      return
     }
     if (this.#isExpired(session, Date.now())) {
       state.request.log.debug('session: past its idle or absolute timeout, starting a fresh session')
       state.stale = true
-      return this.factory.destroy === undefined ? undefined : this.#call('destroy', id)
+      if (this.guard.factory.destroy === undefined) return
+      return then(this.guard.call('destroy', id), noop)
     }
     session.id ??= id
     internals.setOwner(session, state)
@@ -162,252 +191,224 @@ class SessionManager {
     state.cookieId = id
     state.cookieValue = value
     state.renew = renew
-    return undefined
   }
 
   /** The session the handler sees: the loaded one, or a new one made on first use. */
   sessionOf (state: RequestState | null): Session {
     if (state === null) throw new NotLoaded()
     state.accessed = true
-    if (state.session === null) {
-      const session = new Session()
-      internals.setOwner(session, state)
-      state.session = session
-    }
-    return state.session
+    return state.session ?? this.#fresh(state)
+  }
+
+  #fresh (state: RequestState): Session {
+    const session = new Session()
+    internals.setOwner(session, state)
+    state.session = session
+    return session
   }
 
   saveNow (state: RequestState): Promise<void> {
     if (state.reply.raw.headersSent) return Promise.reject(new SaveAfterSend())
     state.byHand = true
-    return this.commit(state) ?? Promise.resolve()
-  }
-
-  /**
-   * The one place that decides what a finished request writes: nothing, a touch, a save, a
-   * destroy, a cookie. Returns a promise only when the factory has work to do.
-   */
-  commit (state: RequestState): Promise<void> | undefined {
-    const session = state.session
-    if (session === null) {
-      if (state.stale) this.#clearCookie(state)
-      return undefined
-    }
-    if (state.accessed) this.#varyCookie(state)
-    if (internals.destroyed(session)) return this.#destroy(state, session)
-    if (internals.regenerated(session)) return this.#regenerate(state, session)
-    if (session.isNew) {
-      if (session.isModified || this.#options.saveUninitialized) return this.#save(state, session)
-      if (state.stale) this.#clearCookie(state)
-      return undefined
-    }
-    // An outdated session (sealed with an older key) is rewritten by a save, whatever changed.
-    if (session.isModified || internals.outdated(session)) return this.#save(state, session)
-    const now = Date.now()
-    if (this.#options.rolling && now - session.touchedAt >= this.#touchEveryMs) return this.#touch(state, session, now)
-    if (state.renew) this.#setCookie(state, session.id as string, now)
-    return undefined
-  }
-
-  /** Destroys the stored record, if any, and leaves the session new: what logout and login share. */
-  async #forgetStored (state: RequestState, session: Session): Promise<void> {
-    if (!session.isNew && session.id !== null && this.factory.destroy !== undefined) {
-      await this.#call('destroy', session.id)
-    }
-    internals.markNew(session)
-    state.cookieId = state.cookieValue = null
-  }
-
-  async #destroy (state: RequestState, session: Session): Promise<void> {
-    const restart = session.isModified
-    await this.#forgetStored(state, session)
-    if (restart) return this.#save(state, session)
-    if (state.hadCookie) this.#clearCookie(state)
-  }
-
-  async #regenerate (state: RequestState, session: Session): Promise<void> {
-    await this.#forgetStored(state, session)
-    session.createdAt = Date.now()
-    return this.#save(state, session)
-  }
-
-  #save (state: RequestState, session: Session): Promise<void> | undefined {
-    const memory = this.#memory
-    if (memory === null || memory.save !== MEMORY_SAVE) return this.#saveAsync(state, session)
     try {
-      const now = this.#beforeSave(session)
-      let id: string
-      try {
-        id = immediate.save(memory, session)
-      } catch (cause) {
-        throw new StoreUnavailable({ cause })
-      }
-      this.#afterSave(state, session, id, now)
-      return undefined
+      return Promise.resolve(this.commit(state))
     } catch (error) {
       return Promise.reject(error)
     }
   }
 
-  async #saveAsync (state: RequestState, session: Session): Promise<void> {
-    const now = this.#beforeSave(session)
-    const id = await this.#call<string>('save', session)
-    this.#afterSave(state, session, id, now)
+  /**
+   * The one place that decides what a finished request writes: nothing, a touch, a save, a
+   * destroy, a cookie. Cookies the handler did not cause (a re-signature, clearing a stale
+   * cookie, a rolling refresh, a reseal) wait for a response that shared caches may not store.
+   */
+  commit (state: RequestState): Maybe<void> {
+    const deferCookies = sharedCacheable(state)
+    let session = state.session
+    if (session === null) {
+      if (this.#options.saveUninitialized) session = this.#fresh(state)
+      else return state.stale && !deferCookies ? this.#clearCookie(state) : undefined
+    }
+    if (state.accessed) varyCookie(state)
+    if (internals.destroyed(session)) return this.#destroy(state, session)
+    if (internals.regenerated(session)) return this.#regenerate(state, session)
+    if (session.isNew) {
+      if (session.isModified || this.#options.saveUninitialized) return this.#save(state, session)
+      return state.stale && !deferCookies ? this.#clearCookie(state) : undefined
+    }
+    if (session.isModified) return this.#save(state, session)
+    // A server-side touch sends no cookie; rolling by a save (a stateless factory) does, so it waits.
+    if (deferCookies) return this.#options.rolling && this.guard.factory.touch !== undefined ? this.#touchIfDue(state, session, false) ?? undefined : undefined
+    // An outdated session (sealed with an older key) is rewritten by a save, whatever changed.
+    if (internals.outdated(session)) return this.#save(state, session)
+    if (this.#options.rolling) {
+      const touched = this.#touchIfDue(state, session, true)
+      if (touched !== null) return touched
+    }
+    if (state.renew) return this.#resend(state, session, Date.now())
   }
 
-  /** Checks the changed values and stamps the session; returns the time it used. */
-  #beforeSave (session: Session): number {
-    const data = session.data
+  /** A touch when the last one is a tenth of the idle timeout old; null when none is due. */
+  #touchIfDue (state: RequestState, session: Session, refresh: boolean): Maybe<void> | null {
+    const now = Date.now()
+    if (now - session.touchedAt < this.#touchEveryMs) return null
+    // A factory without touch (a stateless one) is rolled by a save and a new cookie.
+    if (this.guard.factory.touch === undefined) return this.#save(state, session)
+    this.#stamp(session, now)
+    return then(this.guard.call('touch', session), () => {
+      if (refresh && (state.renew || this.#maxAge(session) !== undefined)) return this.#resend(state, session, now)
+    })
+  }
+
+  #destroy (state: RequestState, session: Session): Maybe<void> {
+    const restart = session.isModified
+    const stored = !session.isNew && session.id !== null && this.guard.factory.destroy !== undefined
+    return then(stored ? this.guard.call('destroy', session.id) : undefined, () => {
+      internals.markNew(session)
+      state.cookieId = state.cookieValue = null
+      if (restart) return this.#save(state, session)
+      if (state.hadCookie) this.#clearCookie(state)
+    })
+  }
+
+  /**
+   * A new id for the session, the old record destroyed. When that record is already gone (a
+   * concurrent logout), this is a logout too: nothing is written and the cookie is cleared.
+   */
+  #regenerate (state: RequestState, session: Session): Maybe<void> {
+    if (session.isNew || session.id === null) return this.#save(state, session)
+    return then(this.#removeStored(session.id), (removed) => {
+      internals.markNew(session)
+      state.cookieId = state.cookieValue = null
+      if (!removed) {
+        state.request.log.debug('session: regenerated a session whose record is gone, treating it as a logout')
+        session.clear()
+        internals.markNew(session)
+        if (state.hadCookie) this.#clearCookie(state)
+        return
+      }
+      session.createdAt = Date.now()
+      return this.#save(state, session)
+    })
+  }
+
+  /** Destroys the stored record; whether a live one was there (asked of load() when destroy() does not say). */
+  #removeStored (id: string): Maybe<boolean> {
+    const factory = this.guard.factory
+    if (factory.destroy === undefined) return then(this.guard.call<Session | null>('load', id), (found) => found !== null)
+    const destroy = (): Maybe<boolean | undefined> => then(this.guard.call<boolean | void>('destroy', id), (removed) => {
+      if (typeof removed !== 'boolean') return undefined
+      this.#destroyReports = true
+      return removed
+    })
+    if (this.#destroyReports) return then(destroy(), (removed) => removed !== false)
+    return then(this.guard.call<Session | null>('load', id), (found) => {
+      if (found === null) return false
+      return then(destroy(), (removed) => removed !== false)
+    })
+  }
+
+  #save (state: RequestState, session: Session): Maybe<void> {
+    const wasNew = session.isNew
+    const lifetimeChanged = internals.keyChanged(session, MAX_AGE_KEY)
+    const data = session.data as Record<string, unknown>
     for (const key of internals.changedKeys(session)) assertJson(data[key], `/${key}`)
     const now = Date.now()
-    if (session.isNew) session.id = this.#options.idGenerator()
+    const due = now - session.touchedAt >= this.#touchEveryMs
+    if (wasNew) {
+      const id = this.#options.idGenerator()
+      if (!isCookieSafe(id)) throw new InvalidOptions('idGenerator() must return a non-empty string of printable ASCII without spaces, quotes, commas, semicolons or backslashes')
+      session.id = id
+    }
+    this.#stamp(session, now)
+    return then(this.guard.call<string>('save', session), (id) => {
+      const sameCookie = id === state.cookieId
+      internals.markSaved(session, id)
+      if (!sameCookie || wasNew) return this.#setCookie(state, id, now, this.#maxAge(session))
+      // The same id again: the cookie the browser holds is right, unless its lifetime or signature must change.
+      if (lifetimeChanged || (!sharedCacheable(state) && (state.renew || (due && this.#options.rolling && this.#maxAge(session) !== undefined)))) {
+        return this.#resend(state, session, now)
+      }
+    })
+  }
+
+  /** Stamps the session before a save or touch: its activity, expiry and user. */
+  #stamp (session: Session, now: number): void {
     session.touchedAt = now
-    session.expiresAt = this.#expiresAt(session)
-    return now
+    session.expiresAt = Math.min(now + this.#idleMs, session.createdAt + this.#absoluteMs)
+    const userKey = this.#options.userKey
+    if (userKey !== undefined) {
+      const user: unknown = session.get(userKey)
+      session.userId = user === undefined || user === null ? null : String(user)
+    }
   }
 
-  #afterSave (state: RequestState, session: Session, id: string, now: number): void {
-    this.#setCookie(state, id, now)
-    internals.markSaved(session, id)
+  /** Re-sends the cookie of an unchanged id, but never for a record that is gone (it may overwrite a newer login's cookie). */
+  #resend (state: RequestState, session: Session, now: number): Maybe<void> {
+    const id = session.id as string
+    if (this.guard.factory.destroy === undefined) return this.#setCookie(state, id, now, this.#maxAge(session))
+    return then(this.guard.call<Session | null>('load', id), (found) => {
+      if (found !== null) this.#setCookie(state, id, now, this.#maxAge(session))
+    })
   }
 
-  async #touch (state: RequestState, session: Session, now: number): Promise<void> {
-    if (this.factory.touch === undefined) return this.#save(state, session)
-    session.touchedAt = now
-    session.expiresAt = this.#expiresAt(session)
-    await this.#call('touch', session)
-    if (state.renew || this.cookie.persistent) this.#setCookie(state, session.id as string, now)
-  }
-
-  #expiresAt (session: Session): number {
-    return Math.min(session.touchedAt + this.#idleMs, session.createdAt + this.#absoluteMs)
+  #maxAge (session: Session): number | undefined {
+    const own = session.data[MAX_AGE_KEY] as number | undefined
+    return own ?? this.#options.cookie.maxAge
   }
 
   #isExpired (session: Session, now: number): boolean {
-    return now - session.touchedAt >= this.#idleMs || now - session.createdAt >= this.#absoluteMs
+    // Fails closed: a missing timestamp is NaN, and NaN is never "recent enough". Present but
+    // not a number (nor a numeric string) is a corrupt record: 503.
+    let touchedAt: number, createdAt: number
+    try {
+      touchedAt = readTimestamp(session.touchedAt, 'touchedAt')
+      createdAt = readTimestamp(session.createdAt, 'createdAt')
+    } catch (cause) {
+      throw new StoreUnavailable({ cause })
+    }
+    session.touchedAt = touchedAt
+    session.createdAt = createdAt
+    return !(now - touchedAt < this.#idleMs && now - createdAt < this.#absoluteMs)
   }
 
-  #setCookie (state: RequestState, id: string, now: number): void {
+  #setCookie (state: RequestState, id: string, now: number, maxAge: number | undefined): void {
     // An unchanged id keeps the signature it came with, unless that was made with an older secret.
     const signed = id === state.cookieId && !state.renew ? state.cookieValue as string : this.cookie.sign(id)
-    const line = this.cookie.serialize(signed, this.#isHttps(state), now)
+    const line = this.cookie.serialize(signed, this.#isHttps(state), now, maxAge)
     state.cookieId = id
     state.cookieValue = signed
     state.renew = false
     state.stale = false
-    this.#writeCookieHeaders(state, line)
+    putCookie(state, line)
   }
 
   #clearCookie (state: RequestState): void {
     state.stale = false
     state.hadCookie = false
-    this.#writeCookieHeaders(state, this.cookie.clear(this.#isHttps(state)))
+    putCookie(state, this.cookie.clear(this.#isHttps(state)))
   }
 
   #isHttps (state: RequestState): boolean {
-    return state.request.protocol === 'https'
-  }
-
-  #writeCookieHeaders (state: RequestState, line: string): void {
-    putHeader(state, 'set-cookie', line)
-    if (getHeader(state, 'cache-control') === undefined) putHeader(state, 'cache-control', 'private')
-    this.#varyCookie(state)
-  }
-
-  #varyCookie (state: RequestState): void {
-    const vary = getHeader(state, 'vary')
-    if (vary === undefined) return putHeader(state, 'vary', 'Cookie')
-    const list = String(vary)
-    if (list.trim() === '*' || VARY_COOKIE.test(list)) return
-    putHeader(state, 'vary', `${list}, Cookie`)
-  }
-
-  /** A factory call bounded by `storeTimeout`; any fault becomes FST_SESSION_STORE_UNAVAILABLE. */
-  #call<T = void> (method: FactoryMethod, arg: unknown): Promise<T> {
-    const id = typeof arg === 'string' ? arg : (arg as Session).id
-    let pending: unknown
-    try {
-      pending = (this.factory[method] as (arg: unknown) => unknown)(arg)
-    } catch (cause) {
-      return Promise.reject(new StoreUnavailable({ cause: redactId(cause, id) }))
+    const https = state.request.protocol === 'https'
+    if (!https && this.#options.cookie.secure === true && !this.#warnedInsecure) {
+      this.#warnedInsecure = true
+      state.request.log.warn('session: cookie.secure is true but this request came over plain http; browsers keep a Secure cookie only over https. Behind a TLS proxy, set Fastify\'s trustProxy so request.protocol says https')
     }
-    return new Promise<T>((resolve, reject) => {
-      const watched = this.#deadlines.watch(method, reject)
-      Promise.resolve(pending).then((value) => {
-        if (!this.#deadlines.settle(watched)) return
-        const problem = checkResult(method, value)
-        if (problem === null) resolve(value as T)
-        else reject(new StoreUnavailable({ cause: new TypeError(problem) }))
-      }, (cause: unknown) => {
-        if (this.#deadlines.settle(watched)) reject(new StoreUnavailable({ cause: redactId(cause, id) }))
-      })
-    })
+    return https
   }
 
   close (): void {
-    this.#deadlines.close()
+    this.guard.close()
   }
 }
 
-// A factory that breaks its contract is a faulty store, not a reason to crash or adopt garbage.
-function checkResult (method: FactoryMethod, value: unknown): string | null {
-  if (method === 'load' && value !== null && !(value instanceof Session)) {
-    return 'factory.load() must resolve to a Session or null'
-  }
-  if (method === 'save' && (typeof value !== 'string' || value === '')) {
-    return 'factory.save() must resolve to a non-empty string id'
-  }
-  return null
-}
+function noop (): void {}
 
-export async function plugin (fastify: FastifyInstance, options: SessionPluginOptions): Promise<void> {
-  const resolved = resolveOptions(options)
-  if (!fastify.hasPlugin('@fastify/cookie')) await fastify.register(fastifyCookie)
-
-  const manager = new SessionManager(resolved)
-  // Each registration has its own slot, so several decorators (or sibling scopes) never collide.
-  const kState = Symbol(`fastify-session-factory:${resolved.decorator}`)
-  type WithState = FastifyRequest & { [kState]: RequestState | null }
-
-  fastify.decorateRequest(kState, null)
-  fastify.decorateRequest(resolved.decorator, {
-    getter (this: FastifyRequest) {
-      return manager.sessionOf((this as WithState)[kState])
-    }
-  })
-
-  // request.routeOptions builds an object on every read, so the opt-out is looked up per request
-  // only when a route may carry it: one declared before this plugin (onRoute never saw it), or
-  // one whose final options (read once all onRoute hooks had their say) set config.session false.
-  let mayOptOut = fastify.printRoutes() !== '(empty tree)'
-  const routes: RouteOptions[] = []
-  fastify.addHook('onRoute', (route) => { routes.push(route) })
-  fastify.addHook('onReady', function findOptOuts (done) {
-    if (routes.some((route) => route.config?.session === false)) mayOptOut = true
-    routes.length = 0
-    done()
-  })
-
-  fastify.addHook('onRequest', function loadSession (request, reply, done) {
-    if (mayOptOut && request.routeOptions.config.session === false) return done()
-    const state = new RequestState(manager, request, reply)
-    ;(request as WithState)[kState] = state
-    const loading = manager.load(state)
-    if (loading === undefined) return done()
-    loading.then(() => done(), done)
-  })
-
-  fastify.addHook('onSend', function saveSession (request, _reply, payload, done) {
-    const state = (request as WithState)[kState]
-    if (state === null || state.done) return done(null, payload)
-    state.done = true
-    const pending = manager.commit(state)
-    if (pending === undefined) return done(null, payload)
-    pending.then(() => done(null, payload), done)
-  })
-
-  fastify.addHook('onClose', async () => {
-    manager.close()
-    await manager.factory.close?.()
-  })
+/** RFC 6265 §5.1.4 path-match of the request's path against the cookie's path. */
+function pathMatches (url: string, path: string): boolean {
+  const query = url.indexOf('?')
+  const requestPath = query === -1 ? url : url.slice(0, query)
+  if (!requestPath.startsWith(path)) return false
+  return requestPath.length === path.length || path.endsWith('/') || requestPath.charCodeAt(path.length) === 47
 }

@@ -53,21 +53,6 @@ function settle (callback: ((err?: Error) => void) | undefined): Promise<void> {
   return Promise.resolve()
 }
 
-/**
- * The data a factory just built from its record (parsed JSON, or an object without a prototype),
- * made fit for `internals.adopt`: without a prototype (a key such as "toString" is data, not a
- * method) and without the reserved keys, which set() refuses but an app writing into
- * `session.data` directly could still have had saved.
- */
-export function ownData (parsed: Record<string, unknown>): Record<string, unknown> {
-  Object.setPrototypeOf(parsed, null)
-  // After setPrototypeOf(null), `in` sees own keys only: three lookups, a delete only when needed.
-  if ('__proto__' in parsed || 'constructor' in parsed || 'prototype' in parsed) {
-    for (const key of RESERVED) delete parsed[key]
-  }
-  return parsed
-}
-
 function copyData (source: unknown): Record<string, unknown> {
   const data: Record<string, unknown> = Object.create(null)
   if (source !== null && typeof source === 'object') {
@@ -92,13 +77,10 @@ export interface SessionInternals {
   markOutdated (session: Session<any>): void
   /** The plugin saves an outdated session even when its data did not change. */
   outdated (session: Session<any>): boolean
-  /** The keys `regenerate(keep)` asked to keep, or null for all. */
-  kept (session: Session<any>): readonly string[] | null
-  /**
-   * A loaded session that takes `data` as its own, without the copy the constructor makes: for
-   * a factory that built `data` itself, passed it through `ownData`, and keeps no reference.
-   */
-  adopt<D extends object> (data: Record<string, unknown>, id: string): Session<D>
+  /** True for a real Session (its private fields exist), not an object that only inherits from the class. */
+  isSession (value: unknown): value is Session<any>
+  /** The key was set or deleted since the session was loaded (or last saved). */
+  keyChanged (session: Session<any>, key: string): boolean
 }
 
 // Filled in by the class's static block, which alone can reach the #private fields.
@@ -123,7 +105,6 @@ export class Session<D extends object = SessionData> {
   /** Object values handed out by get(), with their JSON then: a change made in place is saved. */
   #lent: Map<string, string> | null = null
   #regenerated = false
-  #kept: string[] | null = null
   #destroyed = false
   #outdated = false
   #owner: SessionOwner | null = null
@@ -225,7 +206,6 @@ export class Session<D extends object = SessionData> {
       for (const key of Object.keys(this.#data)) {
         if (!kept.has(key)) this.delete(key as keyof D & string)
       }
-      this.#kept = [...kept]
     }
     return settle(cb)
   }
@@ -318,7 +298,8 @@ export class Session<D extends object = SessionData> {
     internals = {
       regenerated: (session) => session.#regenerated,
       destroyed: (session) => session.#destroyed,
-      kept: (session) => session.#kept,
+      isSession: (value): value is Session<any> => typeof value === 'object' && value !== null && #data in value,
+      keyChanged: (session, key) => session.#changed?.has(key) === true || session.#deleted?.has(key) === true,
       changedKeys: (session) => session.#isNew
         ? Object.keys(session.#data)
         : [...(session.#changed ?? []), ...(session.#lent === null ? [] : session.#changedInPlace())],
@@ -335,16 +316,10 @@ export class Session<D extends object = SessionData> {
         session.#lent = null
         session.#outdated = false
       },
-      adopt<D extends object> (data: Record<string, unknown>, id: string): Session<D> {
-        const session = new Session<D>(undefined, id)
-        session.#data = data
-        return session
-      },
       markSaved (session, id) {
         session.id = id
         session.#isNew = false
         session.#regenerated = false
-        session.#kept = null
         session.#destroyed = false
         session.#changed = null
         session.#deleted = null

@@ -1,8 +1,8 @@
 import { InvalidOptions } from '../errors.js'
-import type { SessionFactory } from '../factory.js'
+import type { IndexedSession, SessionFactory } from '../factory.js'
+import { generateId } from '../id.js'
 import { LinkedList, type Linked } from '../list.js'
-import { generateId } from '../options.js'
-import { internals, ownData, type Session, type SessionData } from '../session.js'
+import { Session, type SessionData } from '../session.js'
 
 export interface MemoryFactoryOptions {
   /** Most sessions kept; the least recently used go first. Default 10,000. */
@@ -22,6 +22,7 @@ interface Entry extends Linked<Entry> {
   createdAt: number
   touchedAt: number
   expiresAt: number
+  userId: string | null
 }
 
 /**
@@ -50,15 +51,6 @@ function positiveInteger (value: unknown, fallback: number, name: string): numbe
 }
 
 /**
- * For the plugin: a MemoryFactory's answers at once, without the promise round trip. Only while
- * `load` and `save` are still MemoryFactory's own (a subclass or a patch may wait, or fail).
- */
-export let immediate: {
-  load (factory: MemoryFactory<any>, id: string): Session<any> | null
-  save (factory: MemoryFactory<any>, session: Session<any>): string
-}
-
-/**
  * Sessions in this process's memory: the default for one instance and for tests. Bounded, and
  * saves merge each session's changes, so concurrent requests on one session all keep theirs.
  */
@@ -66,6 +58,8 @@ export class MemoryFactory<D extends object = SessionData> implements SessionFac
   readonly #entries = new Map<string, Entry>()
   /** From the least to the most recently used: eviction takes the head without scanning the map. */
   readonly #recency = new LinkedList<Entry>()
+  /** The user index: each user's entries, so listing them scans nothing else. */
+  readonly #byUser = new Map<string, Set<Entry>>()
   readonly #maxSessions: number
   readonly #ttlMs: number
   #sweeper: NodeJS.Timeout | null = null
@@ -80,33 +74,24 @@ export class MemoryFactory<D extends object = SessionData> implements SessionFac
     return this.#entries.size
   }
 
-  async load (id: string): Promise<Session<D> | null> {
-    return this.#loadNow(id)
-  }
-
-  async save (session: Session<D>): Promise<string> {
-    return this.#saveNow(session)
-  }
-
-  #loadNow (id: string): Session<D> | null {
+  // Every method answers at once: the plugin awaits only promises, so a memory session costs none.
+  load (id: string): Session<D> | null {
     const entry = this.#live(id, Date.now())
     if (entry === undefined) return null
     this.#use(entry)
-    const session = internals.adopt<D>(ownData(JSON.parse(entry.json)), id)
-    session.createdAt = entry.createdAt
-    session.touchedAt = entry.touchedAt
-    session.expiresAt = entry.expiresAt
-    return session
+    return Session.fromJSON<D>({ id, data: JSON.parse(entry.json), createdAt: entry.createdAt, touchedAt: entry.touchedAt, expiresAt: entry.expiresAt })
   }
 
-  #saveNow (session: Session<D>): string {
+  save (session: Session<D>): string {
     const id = session.id ?? generateId()
     const expiresAt = session.expiresAt ?? Date.now() + this.#ttlMs
     if (session.isNew) {
       const json = JSON.stringify(session.data)
       const previous = this.#entries.get(id)
       if (previous !== undefined) this.#remove(previous)
-      this.#add({ id, json, createdAt: session.createdAt, touchedAt: session.touchedAt, expiresAt, prev: null, next: null })
+      const entry: Entry = { id, json, createdAt: session.createdAt, touchedAt: session.touchedAt, expiresAt, userId: null, prev: null, next: null }
+      this.#add(entry)
+      this.#file(entry, session.userId)
       while (this.#entries.size > this.#maxSessions) this.#remove(this.#recency.head as Entry)
       return id
     }
@@ -116,27 +101,62 @@ export class MemoryFactory<D extends object = SessionData> implements SessionFac
     entry.json = merge(entry.json, session)
     entry.touchedAt = session.touchedAt
     entry.expiresAt = expiresAt
+    this.#file(entry, session.userId)
     this.#use(entry)
     return id
   }
 
-  async touch (session: Session<D>): Promise<void> {
+  touch (session: Session<D>): void {
     const entry = session.id === null ? undefined : this.#live(session.id, Date.now())
     if (entry === undefined) return
     entry.touchedAt = session.touchedAt
     entry.expiresAt = session.expiresAt ?? Date.now() + this.#ttlMs
+    this.#file(entry, session.userId)
   }
 
-  async destroy (id: string): Promise<void> {
-    const entry = this.#entries.get(id)
-    if (entry !== undefined) this.#remove(entry)
+  /** True when a live session was removed. */
+  destroy (id: string): boolean {
+    const entry = this.#live(id, Date.now())
+    if (entry === undefined) return false
+    this.#remove(entry)
+    return true
   }
 
-  async close (): Promise<void> {
+  /** The user index: the live sessions saved with this `userId`. */
+  sessionsOf (userId: string): IndexedSession[] {
+    const found: IndexedSession[] = []
+    for (const entry of [...this.#byUser.get(userId) ?? []]) {
+      if (this.#live(entry.id, Date.now()) === entry) {
+        found.push({ id: entry.id, createdAt: entry.createdAt, touchedAt: entry.touchedAt, expiresAt: entry.expiresAt })
+      }
+    }
+    return found
+  }
+
+  /** Moves the entry to its user's set in the index (or out of the index for null). */
+  #file (entry: Entry, userId: string | null): void {
+    if (entry.userId === userId) return
+    this.#unfile(entry)
+    entry.userId = userId
+    if (userId === null) return
+    let set = this.#byUser.get(userId)
+    if (set === undefined) this.#byUser.set(userId, set = new Set())
+    set.add(entry)
+  }
+
+  #unfile (entry: Entry): void {
+    if (entry.userId === null) return
+    const set = this.#byUser.get(entry.userId) as Set<Entry>
+    set.delete(entry)
+    if (set.size === 0) this.#byUser.delete(entry.userId)
+  }
+
+  close (): void {
     if (this.#sweeper !== null) clearInterval(this.#sweeper)
     this.#sweeper = null
     this.#entries.clear()
     this.#recency.clear()
+    this.#byUser.clear()
   }
 
   #live (id: string, now: number): Entry | undefined {
@@ -155,6 +175,7 @@ export class MemoryFactory<D extends object = SessionData> implements SessionFac
   }
 
   #remove (entry: Entry): void {
+    this.#unfile(entry)
     this.#entries.delete(entry.id)
     this.#recency.remove(entry)
   }
@@ -164,13 +185,6 @@ export class MemoryFactory<D extends object = SessionData> implements SessionFac
     if (entry === this.#recency.tail) return
     this.#recency.remove(entry)
     this.#recency.push(entry)
-  }
-
-  static {
-    immediate = {
-      load: (factory, id) => factory.#loadNow(id),
-      save: (factory, session) => factory.#saveNow(session)
-    }
   }
 
   /** Drops every expired session now (it also runs every minute on its own). */

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
 import { CorruptRecord, InvalidOptions } from '../errors.js'
 import type { SessionFactory } from '../factory.js'
-import { generateId } from '../options.js'
-import { internals, ownData, type Session, type SessionData } from '../session.js'
+import { generateId } from '../id.js'
+import { Session, type SessionData } from '../session.js'
 
 /**
  * The few commands RedisFactory sends. An ioredis (or iovalkey) `Redis` or `Cluster` has them;
@@ -132,12 +132,7 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
     const fields = await this.#send('hgetall', [this.#prefix + id]) as Record<string, string>
     const names = Object.keys(fields)
     if (names.length === 0) return null
-    const createdAt = Number(fields[CREATED_AT] ?? NaN)
-    const touchedAt = Number(fields[TOUCHED_AT] ?? NaN)
-    if (!Number.isFinite(createdAt) || !Number.isFinite(touchedAt)) {
-      throw new CorruptRecord('its createdAt or touchedAt field is missing')
-    }
-    // No prototype, so a "__proto__" field is a plain property until ownData drops it.
+    // No prototype, so a "__proto__" field is a plain property until fromJSON's copy drops it.
     const data: Record<string, unknown> = Object.create(null)
     for (const name of names) {
       const escaped = name.startsWith(ESCAPED)
@@ -148,10 +143,8 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
         throw new CorruptRecord('a field holds a value or an escaped key that is not JSON')
       }
     }
-    const session = internals.adopt<D>(ownData(data), id)
-    session.createdAt = createdAt
-    session.touchedAt = touchedAt
-    return session
+    // Timestamps come back as strings; a missing one makes the session expired (fromJSON fails closed).
+    return Session.fromJSON<D>({ id, data: data as Partial<D>, createdAt: fields[CREATED_AT] as never, touchedAt: fields[TOUCHED_AT] as never })
   }
 
   async save (session: Session<D>): Promise<string> {
@@ -184,8 +177,9 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
     await this.#run(TOUCH, [TOUCH.sha, 1, this.#prefix + session.id, this.#ttl(session), session.touchedAt])
   }
 
-  async destroy (id: string): Promise<void> {
-    await this.#send('del', [this.#prefix + id])
+  /** True when a live session was removed. */
+  async destroy (id: string): Promise<boolean> {
+    return await this.#send('del', [this.#prefix + id]) as number > 0
   }
 
   /** Milliseconds until `session.expiresAt`; at least 1, so a late save expires rather than lingers. */

@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto'
 import { InvalidOptions } from '../errors.js'
 import type { SessionFactory } from '../factory.js'
 import { randomSlice } from '../random.js'
-import { internals, ownData, type Session, type SessionData } from '../session.js'
+import { Session, type SessionData } from '../session.js'
 
 /** A 32-byte key: the bytes themselves, or a base64 / base64url string of them. */
 export type SealedCookieKey = Buffer | Uint8Array | string
@@ -91,7 +91,7 @@ export class SealedCookieFactory<D extends object = SessionData> implements Sess
   }
 
   /** Opens a sealed value; anything that fails to open (forged, old key gone, truncated, garbage) is null. */
-  async load (sealed: string): Promise<Session<D> | null> {
+  load (sealed: string): Session<D> | null {
     if (!BASE64URL.test(sealed)) return null
     const bytes = Buffer.from(sealed, 'base64url')
     // Only the canonical spelling opens, so no two cookie values carry one seal.
@@ -112,17 +112,14 @@ export class SealedCookieFactory<D extends object = SessionData> implements Sess
     // Authenticated: only a holder of the key could have written this, and only `save` does.
     const [createdAt, touchedAt, expiresAt, data] = JSON.parse(json) as [number, number, number | null, Record<string, unknown>]
     if (expiresAt !== null && expiresAt <= Date.now()) return null
-    const session = internals.adopt<D>(ownData(data), sealed)
-    session.createdAt = createdAt
-    session.touchedAt = touchedAt
-    session.expiresAt = expiresAt
+    const session = Session.fromJSON<D>({ id: sealed, data: data as Partial<D>, createdAt, touchedAt, expiresAt })
     // Opened with an older key: the plugin saves it now, which reseals it with the first key.
-    if (key !== this.#sealer) internals.markOutdated(session)
+    if (key !== this.#sealer) session.markOutdated()
     return session
   }
 
   /** Seals the whole session (its id is ignored) and returns the sealed value: the cookie's "id". */
-  async save (session: Session<D>): Promise<string> {
+  save (session: Session<D>): string {
     const plaintext = JSON.stringify([session.createdAt, session.touchedAt, session.expiresAt, session.data])
     const header = this.#sealer.header
     const iv = randomSlice(IV_BYTES)

@@ -28,7 +28,7 @@ function cookieFor (sealed: string): string {
 }
 
 /** A seal made directly, with timestamps the plugin would never write: the past, on demand. */
-function sealDirectly (keys: Buffer, data: Record<string, unknown>, ago: { created: number, touched: number }): Promise<string> {
+function sealDirectly (keys: Buffer, data: Record<string, unknown>, ago: { created: number, touched: number }): string {
   const session = new Session(data)
   session.createdAt = Date.now() - ago.created
   session.touchedAt = Date.now() - ago.touched

@@ -58,7 +58,7 @@ export class FaultyFactory implements SessionFactory<any> {
   faults: Partial<Record<'load' | 'save' | 'destroy' | 'touch', Fault>> = {}
   slowMs = 200
 
-  async #maybeFail<T> (method: 'load' | 'save' | 'destroy' | 'touch', run: () => Promise<T>): Promise<T> {
+  async #maybeFail<T> (method: 'load' | 'save' | 'destroy' | 'touch', run: () => T | Promise<T>): Promise<T> {
     const fault = this.faults[method]
     if (fault === 'reject') throw new Error(`${method} rejected`)
     if (fault === 'hang') return new Promise<T>(() => {})
@@ -80,7 +80,7 @@ export class FaultyFactory implements SessionFactory<any> {
     return this.#maybeFail('save', () => this.inner.save(session))
   }
 
-  destroy (id: string): Promise<void> {
+  destroy (id: string): Promise<boolean> {
     if (this.faults.destroy === 'throw') throw new Error('destroy threw')
     return this.#maybeFail('destroy', () => this.inner.destroy(id))
   }
