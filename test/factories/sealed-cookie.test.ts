@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
 import t from 'tap'
 import { SealedCookieFactory, Session, errors } from '../../src/index.js'
 
@@ -78,6 +78,64 @@ t.test('format: base64url(version 1 | key id | 96-bit iv | ciphertext | tag), a 
   const otherId = Buffer.from(await new SealedCookieFactory({ keys: OTHER }).save(session), 'base64url').subarray(1, 5)
   t.notSame(otherId, bytesA.subarray(1, 5), 'another key, another key id')
   t.notOk(bytesA.includes(KEY.subarray(0, 4)), 'the key id is not the start of the key')
+})
+
+/** The v1 derivation, as documented in sealed-cookie.ts: HKDF-SHA256, empty salt, one label per use. */
+function v1KeyOf (raw: Buffer): { id: Buffer, cipherKey: Buffer } {
+  return {
+    id: Buffer.from(hkdfSync('sha256', raw, '', 'fastify-session-factory sealed-cookie v1 key id', 4)),
+    cipherKey: Buffer.from(hkdfSync('sha256', raw, '', 'fastify-session-factory sealed-cookie v1 aes-256-gcm', 32))
+  }
+}
+
+/** A v1 seal built here with node:crypto alone; `aad: false` leaves out the authenticated header. */
+function sealV1 (raw: Buffer, iv: Buffer, plaintext: string, { aad = true } = {}): string {
+  const { id, cipherKey } = v1KeyOf(raw)
+  const header = Buffer.concat([Buffer.of(1), id])
+  const cipher = createCipheriv('aes-256-gcm', cipherKey, iv)
+  if (aad) cipher.setAAD(header)
+  return Buffer.concat([header, iv, cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]).toString('base64url')
+}
+
+// A known answer: this key, iv and plaintext seal to exactly this value, so a change to the v1
+// layout, the key derivation or the additional data cannot go unnoticed. v1 cookies must open forever.
+const KAT_KEY = Buffer.from(Array.from({ length: 32 }, (_, i) => i))
+const KAT_IV = Buffer.from('000102030405060708090a0b', 'hex')
+const KAT_TIMES = { createdAt: 1_767_225_600_000, touchedAt: 1_767_225_660_000, expiresAt: 4_102_444_800_000 }
+const KAT_DATA = { user: 'ada', roles: ['admin'] }
+const KAT_PLAINTEXT = JSON.stringify([KAT_TIMES.createdAt, KAT_TIMES.touchedAt, KAT_TIMES.expiresAt, KAT_DATA])
+const KAT_SEALED = 'AXYYymYAAQIDBAUGBwgJCgtdSvWc00XlRZ_h094fxwjCoNkCq5cwHg3DVhsHsN2meGlQPRrJfjJumvXUfYntd8Ne_qKUzIbWnjiAcqDhOr4RPm7AX9C4vRRgn1kJ7Q5uosoHcZw_A5zrivxTbQ'
+
+t.test('v1 known answer: a fixed key, iv and plaintext seal to a fixed value, which opens to its data and timestamps', async (t) => {
+  t.equal(sealV1(KAT_KEY, KAT_IV, KAT_PLAINTEXT), KAT_SEALED, 'the test\'s own v1 sealer gives the known answer')
+  const loaded = await new SealedCookieFactory({ keys: KAT_KEY }).load(KAT_SEALED)
+  t.ok(loaded instanceof Session, 'the factory opens it')
+  t.same({ ...loaded?.data }, KAT_DATA)
+  t.same({ createdAt: loaded?.createdAt, touchedAt: loaded?.touchedAt, expiresAt: loaded?.expiresAt }, KAT_TIMES)
+  t.equal(loaded?.id, KAT_SEALED)
+  t.equal(loaded?.isModified, false)
+})
+
+t.test('v1: the version and key id are authenticated as AES-GCM additional data', async (t) => {
+  const factory = new SealedCookieFactory({ keys: KAT_KEY })
+  const withoutAad = sealV1(KAT_KEY, KAT_IV, KAT_PLAINTEXT, { aad: false })
+  t.not(withoutAad, KAT_SEALED)
+  t.equal(await factory.load(withoutAad), null, 'a seal made without the header as additional data does not open')
+
+  // What the factory seals opens here only with the first 5 bytes (version | key id) as additional data.
+  const session = stamped(KAT_DATA, KAT_TIMES)
+  const bytes = Buffer.from(await factory.save(session), 'base64url')
+  const { id, cipherKey } = v1KeyOf(KAT_KEY)
+  t.same(bytes.subarray(0, 5), Buffer.concat([Buffer.of(1), id]), 'version 1, then the key id')
+  const open = (aad: Buffer | null): string => {
+    const decipher = createDecipheriv('aes-256-gcm', cipherKey, bytes.subarray(5, 17))
+    if (aad !== null) decipher.setAAD(aad)
+    decipher.setAuthTag(bytes.subarray(bytes.length - 16))
+    return decipher.update(bytes.subarray(17, bytes.length - 16), undefined, 'utf8') + decipher.final('utf8')
+  }
+  t.equal(open(bytes.subarray(0, 5)), KAT_PLAINTEXT, 'opens with the header as additional data')
+  t.throws(() => open(null), 'does not open without it')
+  t.throws(() => open(Buffer.concat([Buffer.of(2), id])), 'nor with another version in it')
 })
 
 t.test('load() gives back the data and timestamps, as a session that is not new and not modified', async (t) => {
