@@ -1,3 +1,4 @@
+import { mock } from 'node:test'
 import t from 'tap'
 import { MemoryFactory, Session } from '../../src/index.js'
 import { buildApp, Client } from '../helpers/app.js'
@@ -40,6 +41,25 @@ t.test('expired entries are pruned by the sweep and on access', async (t) => {
   t.ok(await factory.load(long))
   t.equal(await factory.load(short), null)
   t.equal(factory.sweep(), 0)
+})
+
+t.test('the periodic sweep drops expired sessions every 60 s, with nothing calling sweep() or load()', async (t) => {
+  // node:test's fake setInterval and Date: the factory's own unref'd interval runs when the clock is ticked.
+  mock.timers.enable({ apis: ['setInterval', 'Date'], now: Date.UTC(2030, 0, 1) })
+  t.teardown(() => mock.timers.reset())
+  const factory = new MemoryFactory()
+  t.teardown(() => factory.close())
+  await factory.save(stored({ a: 1 }, 30_000))
+  await factory.save(stored({ b: 1 }, 90_000))
+  await factory.save(stored({ c: 1 }, 600_000))
+  mock.timers.tick(59_999)
+  t.equal(factory.size, 3, 'no sweep before the first minute, although one session expired at 30 s')
+  mock.timers.tick(1)
+  t.equal(factory.size, 2, 'the sweep at 60 s dropped the session that expired at 30 s')
+  mock.timers.tick(60_000)
+  t.equal(factory.size, 1, 'and the one at 120 s the session that expired at 90 s')
+  mock.timers.tick(600_000)
+  t.equal(factory.size, 0, 'it keeps running')
 })
 
 t.test('the sweeper timer never holds the process open', async (t) => {
