@@ -2,7 +2,8 @@ import t from 'tap'
 import Fastify from 'fastify'
 import sessionPlugin, { MemoryFactory } from '../src/index.js'
 import { buildApp, Client, SECRET, sessionIdOf, setCookies } from './helpers/app.js'
-import { CountingFactory } from './helpers/factories.js'
+import { CountingFactory, SeedStyleFactory } from './helpers/factories.js'
+import { statefulFactories, useFactory, type FactoryUnderTest } from './helpers/factories-under-test.js'
 
 t.test('a first visit that sets data gets a signed cookie; the next visit loads it', async (t) => {
   const factory = new CountingFactory()
@@ -36,6 +37,28 @@ t.test('an unchanged session costs no write and no Set-Cookie', async (t) => {
   t.equal(read.headers.vary, 'Cookie', 'a response that read the session varies on Cookie')
   t.equal(read.headers['cache-control'], undefined, 'no cookie set: caching is the app\'s call')
 })
+
+// A deleted key is a change like a set one: a merging store (Memory, Redis) and one that rewrites
+// the whole record (a user's JSON factory) must both see it.
+const storing: FactoryUnderTest[] = [...statefulFactories, { name: 'a JSON-rewriting factory', make: () => new SeedStyleFactory() }]
+for (const under of storing) {
+  t.test(`${under.name}: a request whose only change is a deleted key saves it`, { skip: under.skip ?? false }, async (t) => {
+    const { factory, dispose } = await useFactory(under)
+    const app = await buildApp({ factory })
+    t.teardown(async () => {
+      await app.close()
+      await dispose()
+    })
+    const client = new Client(app)
+    await client.post('/set', { a: 1, b: 2 })
+    const id = sessionIdOf(client.cookie as string)
+    t.same({ ...(await factory.load(id))?.data }, { a: 1, b: 2 }, 'stored with both keys')
+    const deleted = await client.post('/delete', ['a'])
+    t.same(deleted.json().data, { b: 2 })
+    t.same({ ...(await factory.load(id))?.data }, { b: 2 }, 'the store no longer holds the deleted key')
+    t.same((await client.get('/read')).json().data, { b: 2 }, 'nor does the next request see it')
+  })
+}
 
 t.test('a route that never touches the session: no cookie, no Vary, no factory call', async (t) => {
   const factory = new CountingFactory()
