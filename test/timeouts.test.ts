@@ -1,6 +1,6 @@
 import t from 'tap'
 import { MemoryFactory, Session, type SessionFactory } from '../src/index.js'
-import { buildApp, Client, setCookies } from './helpers/app.js'
+import { buildApp, Client, sessionIdOf, setCookies } from './helpers/app.js'
 import { fakeClock } from './helpers/clock.js'
 import { CountingFactory, SeedStyleFactory } from './helpers/factories.js'
 
@@ -22,6 +22,25 @@ t.test('a session idle longer than idleTimeout is dead: destroyed, fresh session
   t.same(after.json().data, {})
   t.same(factory.calls, ['load', 'destroy'])
   t.match(setCookies(after), [/Max-Age=0/])
+})
+
+t.test('a session found past its idle timeout is gone from the store after that request', async (t) => {
+  const clock = fakeClock(t)
+  // Keeps every record, expired or not: only the plugin's destroy removes one.
+  const factory = new SeedStyleFactory()
+  const app = await buildApp({ factory, idleTimeout: 60 })
+  t.teardown(() => app.close())
+  const client = new Client(app)
+  await client.post('/set', { user: 'ada' })
+  const id = sessionIdOf(client.cookie as string)
+  const bystander = new Client(app)
+  await bystander.post('/set', { user: 'grace' })
+  t.ok(factory.rows.has(id), 'stored')
+  clock.advance(60 * SECOND)
+  t.ok(factory.rows.has(id), 'still in the store until a request finds it expired')
+  t.equal((await client.get('/untouched')).statusCode, 200)
+  t.notOk(factory.rows.has(id), 'the request that found it expired destroyed its record')
+  t.equal(factory.rows.size, 1, 'and no other: the bystander\'s record is still there')
 })
 
 t.test('the idle timeout is checked from the session\'s own touchedAt, whatever the factory keeps', async (t) => {
@@ -131,6 +150,31 @@ t.test('the absolute timeout ends a session whatever its activity', async (t) =>
   t.same((await client.get('/read')).json().data, { counter: 6 }, 'alive at 250 s')
   clock.advance(50 * SECOND)
   t.same((await client.get('/read')).json().data, {}, 'dead at 300 s although active')
+})
+
+t.test('the absolute timeout, with a factory that keeps expired records: served 1 ms before it, dead at it and destroyed', async (t) => {
+  const clock = fakeClock(t)
+  // MemoryFactory would drop the record at expiresAt itself; this one keeps everything, so the
+  // plugin alone must see the boundary.
+  const factory = new SeedStyleFactory()
+  const app = await buildApp({ factory, idleTimeout: 100, absoluteTimeout: 300 })
+  t.teardown(() => app.close())
+  const client = new Client(app)
+  await client.get('/')
+  const id = sessionIdOf(client.cookie as string)
+  for (let i = 0; i < 5; i++) {
+    clock.advance(50 * SECOND)
+    await client.get('/')
+  }
+  clock.advance(50 * SECOND - 1)
+  t.same((await client.get('/read')).json().data, { counter: 6 }, 'served at 299.999 s')
+  t.ok(factory.rows.has(id))
+  clock.advance(1)
+  const at = await client.get('/read')
+  t.same(at.json().data, {}, 'a fresh session at 300 s')
+  t.not(at.json().id, id)
+  t.match(setCookies(at), [/^sid=;.*Max-Age=0/], 'the dead cookie is cleared')
+  t.notOk(factory.rows.has(id), 'and its record destroyed')
 })
 
 t.test('regenerate restarts the absolute lifetime', async (t) => {
