@@ -2,9 +2,10 @@ import { Writable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
-import sessionPlugin, { Session, type SessionFactory } from '../src/index.js'
-import { Client, SECRET, setCookies } from './helpers/app.js'
+import sessionPlugin, { type SessionFactory } from '../src/index.js'
+import { Client, SECRET, sessionIdOf, setCookies } from './helpers/app.js'
 import { FaultyFactory, type Fault } from './helpers/factories.js'
+import { signId } from './helpers/log-trap.js'
 
 interface Harness {
   app: FastifyInstance
@@ -116,30 +117,58 @@ t.test('destroy that faults on logout: 503 and the cookie is not cleared', async
   t.same((await client.get('/read')).json().data, { counter: 1 }, 'nothing was lost')
 })
 
-t.test('touch that faults: 503', async (t) => {
-  const { app, factory, client } = await harness(t)
+t.test('touch that faults: 503, cookie untouched, the session intact once the store is back', async (t) => {
+  const { factory, client } = await harness(t)
   await client.get('/')
+  const cookie = client.cookie
   const realNow = Date.now
   Date.now = () => realNow() + 3 * 3_600_000
   t.teardown(() => { Date.now = realNow })
   factory.faults.touch = 'throw'
   const response = await client.get('/read')
   t.equal(response.statusCode, 503)
-  t.ok(app)
+  t.equal(response.json().code, 'FST_SESSION_STORE_UNAVAILABLE')
+  t.same(setCookies(response), [])
+  t.equal(client.cookie, cookie)
+  factory.faults = {}
+  t.same((await client.get('/read')).json().data, { counter: 1 })
 })
 
-t.test('a slow factory answers 503 at storeTimeout; its late result is ignored', async (t) => {
+t.test('a slow save answers 503 at storeTimeout; the id it returns late never reaches the client', async (t) => {
   const { factory, client } = await harness(t, 50)
-  await client.get('/')
   factory.faults.save = 'slow'
   factory.slowMs = 200
   const response = await client.get('/')
   t.equal(response.statusCode, 503)
+  t.same(setCookies(response), [])
   await sleep(300)
+  // The factory finished its work: the record is there, but nobody was given its id.
+  t.equal(factory.inner.size, 1, 'the late save did land in the store')
+  t.equal(client.cookie, undefined, 'no cookie names it')
   factory.faults = {}
-  // The late save did land in the store (the factory finished its work), but the client was
-  // never told about it, and nothing crashed.
-  t.equal((await client.get('/read')).statusCode, 200)
+  t.same((await client.get('/')).json(), { visits: 1 }, 'the next visit starts afresh')
+  t.equal(factory.inner.size, 2, 'under another id')
+})
+
+t.test('a slow load answers 503 at storeTimeout; the session it returns late is never used', async (t) => {
+  const { app, factory, client } = await harness(t, 50)
+  let handled = 0
+  app.addHook('preHandler', async () => { handled++ })
+  await client.get('/')
+  t.equal(handled, 1, 'the hook counts the requests that reach a handler')
+  const cookie = client.cookie as string
+  handled = 0
+  factory.faults.load = 'slow'
+  factory.slowMs = 200
+  const response = await client.get('/')
+  t.equal(response.statusCode, 503)
+  t.same(setCookies(response), [])
+  await sleep(300)
+  t.equal(handled, 0, 'no handler ran on the late session')
+  t.same({ ...(await factory.inner.load(sessionIdOf(cookie)))?.data }, { counter: 1 }, 'nothing was saved from it')
+  t.equal(client.cookie, cookie)
+  factory.faults = {}
+  t.same((await client.get('/')).json(), { visits: 2 }, 'the session goes on from what was stored')
 })
 
 t.test('a factory that resolves save() to something other than an id is a store fault', async (t) => {
@@ -187,13 +216,18 @@ t.test('a value JSON cannot carry fails the save with FST_SESSION_NOT_SERIALIZAB
     return 'x'
   })
   await client.get('/')
+  const id = sessionIdOf(client.cookie as string)
   const response = await client.get('/bad')
   t.equal(response.statusCode, 500)
   t.equal(response.json().code, 'FST_SESSION_NOT_SERIALIZABLE')
   t.match(response.json().message, '"/big"')
   t.same(setCookies(response), [])
+  t.same({ ...(await factory.inner.load(id))?.data }, { counter: 1 }, 'the stored record is as it was')
+  const stranger = await app.inject('/bad')
+  t.equal(stranger.json().code, 'FST_SESSION_NOT_SERIALIZABLE')
+  t.same(setCookies(stranger), [])
+  t.equal(factory.inner.size, 1, 'a new session that cannot be serialized is not stored at all')
   t.same((await client.get('/read')).json().data, { counter: 1 })
-  t.ok(factory)
 })
 
 t.test('logs never carry the session id or cookie value', async (t) => {
@@ -207,9 +241,14 @@ t.test('logs never carry the session id or cookie value', async (t) => {
   factory.faults = {}
   await client.request('GET', '/read')
   await client.app.inject({ url: '/read', headers: { cookie: 'sid=forged.value' } })
-  await client.app.inject({ url: '/read', headers: { cookie: `sid=${new Session().id ?? 'x'}` } })
+  // A genuine signature on an id the store does not know: the "unknown id" fallback.
+  const unknown = 'unknownsessionid0123456789abcdefghijklmnopq'
+  await client.app.inject({ url: '/read', headers: { cookie: `sid=${encodeURIComponent(signId(unknown, SECRET))}` } })
   const text = JSON.stringify(logs)
-  t.ok(logs.some((entry) => /^session: /.test(entry.msg ?? '')), 'the plugin did log its fallbacks')
+  const fallbacks = logs.map((entry) => entry.msg ?? '').filter((msg: string) => msg.startsWith('session: '))
+  t.ok(fallbacks.some((msg) => msg.includes('signature')), 'the plugin logged the forged cookie')
+  t.ok(fallbacks.some((msg) => msg.includes('unknown')), 'and the unknown id')
+  t.notMatch(text, unknown)
   t.notMatch(text, id)
   t.notMatch(text, value.split('.')[1] as string)
 })

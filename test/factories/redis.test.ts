@@ -48,7 +48,10 @@ function registerTests (): void {
     t.throws(() => new RedisFactory({ client: redis, prefix: 1 as any }), codes, 'a prefix that is not a string')
     t.throws(() => new RedisFactory({ client: redis, ttl: 0 }), codes, 'a ttl of 0')
     t.throws(() => new RedisFactory({ client: redis, ttl: 1.5 }), codes, 'a ttl that is not an integer')
-    t.ok(new RedisFactory({ client: redis }), 'a client alone is enough')
+    const plain = new RedisFactory({ client: redis })
+    const id = await plain.save(fresh({ user: 'ada' }))
+    t.teardown(() => redis.del(`sess:${id}`))
+    t.equal((await plain.load(id))?.get('user'), 'ada', 'a client alone is enough: it saves and loads')
   })
 
   t.test('the default prefix is sess:', async (t) => {
