@@ -9,7 +9,7 @@ import t from 'tap'
 import sessionPlugin, { type SessionFactory } from '../src/index.js'
 import { fakeClock } from './helpers/clock.js'
 import { statefulFactories, useFactory, wrapFactory, type FactoryUnderTest } from './helpers/factories-under-test.js'
-import { checkProperty } from './helpers/fuzz.js'
+import { checkProperty, freshSeed } from './helpers/fuzz.js'
 import { LogTrap, cookieValueIn, signId } from './helpers/log-trap.js'
 
 const START = Date.UTC(2030, 0, 1)
@@ -287,6 +287,9 @@ for (const under of statefulFactories) {
     let runs = 0
     let commandsRun = 0
     const outcomes = new Map<string, number>()
+    // A new seed every run, so the model keeps finding new lives; a failure names it for FC_SEED.
+    const seed = freshSeed()
+    t.comment(`fast-check seed ${seed}: replay with FC_SEED=${seed}`)
 
     await checkProperty(fc.asyncProperty(fc.commands(commands, { maxCommands: 40, size: 'max' }), async (cmds) => {
       const made = await useFactory(under as FactoryUnderTest)
@@ -303,7 +306,7 @@ for (const under of statefulFactories) {
       runs++
       commandsRun += [...cmds].length
       for (const [kind, count] of model.outcomes) outcomes.set(kind, (outcomes.get(kind) ?? 0) + count)
-    }), 20)
+    }), 20, seed)
 
     t.ok(runs >= 20 && commandsRun > 200, `${runs} lives checked, ${commandsRun} commands`)
     // Each rule the model encodes was exercised, not just the easy ones.
