@@ -1,7 +1,7 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import sessionPlugin, { MemoryFactory } from '../src/index.js'
-import { buildApp, Client, SECRET, sessionIdOf, setCookies } from './helpers/app.js'
+import { attributesOf, buildApp, Client, SECRET, sessionIdOf, setCookies } from './helpers/app.js'
 import { CountingFactory, SeedStyleFactory } from './helpers/factories.js'
 import { statefulFactories, useFactory, type FactoryUnderTest } from './helpers/factories-under-test.js'
 
@@ -14,13 +14,14 @@ t.test('a first visit that sets data gets a signed cookie; the next visit loads 
   const first = await client.get('/')
   t.same(first.json(), { visits: 1 })
   const [line] = setCookies(first)
-  t.match(line, /^sid=[A-Za-z0-9_-]{43}\.[A-Za-z0-9+/]{43}; Path=\/; HttpOnly; SameSite=Lax$/)
+  t.match(line, /^sid=[A-Za-z0-9_-]{43}\.[A-Za-z0-9+/]{43};/)
+  t.same(attributesOf(line as string), { Path: '/', HttpOnly: true, SameSite: 'Lax' })
   t.same(factory.calls, ['save'], 'a new visitor costs one save and no load')
 
   const second = await client.get('/')
   t.same(second.json(), { visits: 2 })
   t.same(factory.calls, ['save', 'load', 'save'])
-  t.same(setCookies(second), [line], 'the same id comes back with the same signature')
+  t.same(setCookies(second), [], 'the id did not change, so the cookie the browser holds is still right')
 })
 
 t.test('an unchanged session costs no write and no Set-Cookie', async (t) => {
@@ -105,7 +106,9 @@ t.test('an unknown id gives a fresh session with a new id, and the stale cookie 
 
   const untouched = await app.inject({ url: '/read', headers: { cookie: oldCookie } })
   t.same(untouched.json().data, {})
-  t.match(setCookies(untouched), [/^sid=; Path=\/; HttpOnly; SameSite=Lax; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0$/])
+  t.equal(setCookies(untouched).length, 1)
+  t.match(setCookies(untouched)[0], /^sid=;/)
+  t.same(attributesOf(setCookies(untouched)[0] as string), { Path: '/', HttpOnly: true, SameSite: 'Lax', Expires: 'Thu, 01 Jan 1970 00:00:00 GMT', 'Max-Age': '0' })
 
   const written = await client.get('/')
   t.same(written.json(), { visits: 1 })
@@ -121,7 +124,7 @@ t.test('a stale cookie is cleared even on a route that never reads the session',
   await client.get('/')
   await factory.inner.destroy!(sessionIdOf(client.cookie as string))
   const response = await client.get('/untouched')
-  t.match(setCookies(response), [/^sid=;.*Max-Age=0$/])
+  t.match(setCookies(response), [/^sid=;.*Max-Age=0(;|$)/])
   t.equal(response.headers.vary, 'Cookie')
   t.equal(client.cookie, undefined)
 })
@@ -192,7 +195,9 @@ t.test('logout destroys the session and clears the cookie with the same path and
   factory.calls = []
   const logout = await client.post('/logout')
   t.same(factory.calls, ['load', 'destroy'])
-  t.match(setCookies(logout), [/^sid=; Path=\/; Domain=example\.com; HttpOnly; SameSite=Lax; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0$/])
+  t.equal(setCookies(logout).length, 1)
+  t.match(setCookies(logout)[0], /^sid=;/)
+  t.same(attributesOf(setCookies(logout)[0] as string), { Path: '/', Domain: 'example.com', HttpOnly: true, SameSite: 'Lax', Expires: 'Thu, 01 Jan 1970 00:00:00 GMT', 'Max-Age': '0' })
   t.equal(logout.headers['cache-control'], 'private')
   t.equal(logout.headers.vary, 'Cookie')
   t.equal(client.cookie, undefined)

@@ -105,7 +105,7 @@ t.test('touch of a session without an id, or of an unknown id, is a no-op', asyn
   t.equal(factory.size, 0)
 })
 
-t.test('a save writes what was set or deleted: a value changed in place without set() stays as stored', async (t) => {
+t.test('a save writes what was set or deleted, and a value from get() changed in place', async (t) => {
   const app = await buildApp()
   app.get('/mutate-and-set', async (request) => {
     (request.session.get('list') as unknown[]).push('in place')
@@ -116,10 +116,10 @@ t.test('a save writes what was set or deleted: a value changed in place without 
   const client = new Client(app)
   await client.post('/set', { list: ['a'] })
   await client.get('/mutate-and-set')
-  t.same((await client.get('/read')).json().data, { list: ['a'], other: 1 }, 'the same whether or not another request saved in between')
+  t.same((await client.get('/read')).json().data, { list: ['a', 'in place'], other: 1 }, 'the in-place change is saved like a set()')
 })
 
-t.test('stores JSON, not live references: a later mutation cannot leak in without a save', async (t) => {
+t.test('stores JSON, not live references: a reference kept after the reply cannot leak in', async (t) => {
   const app = await buildApp()
   let leaked: unknown[] = []
   app.get('/keep-ref', async (request) => {
@@ -129,13 +129,14 @@ t.test('stores JSON, not live references: a later mutation cannot leak in withou
     return 'ok'
   })
   app.get('/mutate', async (request) => {
-    (request.session.get('list') as unknown[]).push('not saved')
+    (request.session.get('list') as unknown[]).push('in place')
     return 'ok'
   })
   t.teardown(() => app.close())
   const client = new Client(app)
   await client.get('/keep-ref')
   leaked.push('after the reply')
+  t.same((await client.get('/read')).json().data, { list: ['a'] }, 'what the handler kept after the reply is not the stored value')
   await client.get('/mutate')
-  t.same((await client.get('/read')).json().data, { list: ['a'] })
+  t.same((await client.get('/read')).json().data, { list: ['a', 'in place'] }, 'a change in place during a request is saved')
 })

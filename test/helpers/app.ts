@@ -61,6 +61,17 @@ export function setCookies (response: LightMyRequestResponse): string[] {
   return Array.isArray(header) ? header : [header]
 }
 
+/** A Set-Cookie line's attributes by name (in any order): a value, or true for a flag such as Secure. */
+export function attributesOf (line: string): Record<string, string | true> {
+  const attributes: Record<string, string | true> = {}
+  for (const part of line.split(';').slice(1)) {
+    const eq = part.indexOf('=')
+    if (eq === -1) attributes[part.trim()] = true
+    else attributes[part.slice(0, eq).trim()] = part.slice(eq + 1).trim()
+  }
+  return attributes
+}
+
 /** A browser in miniature: keeps the session cookie between requests. */
 export class Client {
   cookie: string | undefined

@@ -20,9 +20,9 @@ export class CountingFactory<F extends SessionFactory<any>> implements SessionFa
     return await this.inner.save(session)
   }
 
-  async destroy (id: string): Promise<void> {
+  async destroy (id: string): Promise<boolean | void> {
     this.calls.push('destroy')
-    await this.inner.destroy?.(id)
+    return await this.inner.destroy?.(id)
   }
 
   async touch (session: Session<any>): Promise<void> {
