@@ -80,7 +80,10 @@ for (const [name, make] of Object.entries(leakyErrors(ID))) {
 }
 
 t.test('redactId: a chain too deep to walk is not logged at all', async (t) => {
-  const error = causeChain(100_000, new Error(`no record for ${ID}`))
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0 // stacks would cost seconds here, and say nothing
+  const error = causeChain(50_000, new Error(`no record for ${ID}`))
+  Error.stackTraceLimit = limit
   const clean = redactId(error, ID) as Error
   t.not(clean, error)
   t.equal(clean.cause, undefined)
