@@ -4,6 +4,7 @@ import { Compile } from 'typebox/compile'
 import { InvalidOptions } from './errors.js'
 import type { SessionFactory } from './factory.js'
 import { generateId } from './id.js'
+import { optionHints } from './option-hints.js'
 import { MAX_AGE_LIMIT } from './session.js'
 
 // RFC 6265 §4.1.1: a cookie name is an RFC 2616 token.
@@ -119,19 +120,7 @@ const checkOptions = Compile(optionsSchema)
 
 /** Checks options against `optionsSchema` and the rules a schema cannot say, then applies the defaults. */
 export function resolveOptions (options: unknown): ResolvedOptions {
-  if (!checkOptions.Check(options)) {
-    const problems = new Set<string>()
-    for (const error of checkOptions.Errors(options)) {
-      if (error.keyword === 'required') {
-        const missing = (error.params as { requiredProperties: string[] }).requiredProperties
-        for (const key of missing) problems.add(`${error.instancePath}/${key} is required`)
-      } else {
-        const pattern = error.keyword === 'pattern' ? (error.params as { pattern: string }).pattern : ''
-        problems.add(`${error.instancePath || '/'} ${PATTERN_MESSAGES[pattern] ?? error.message}`)
-      }
-    }
-    throw new InvalidOptions([...problems].join('; '))
-  }
+  if (!checkOptions.Check(options)) throw new InvalidOptions(problemsOf(options))
   const cookie: ResolvedCookieOptions = { ...defaults.cookie, ...options.cookie }
   checkCookieRules(cookie)
   return {
@@ -148,6 +137,35 @@ export function resolveOptions (options: unknown): ResolvedOptions {
     userKey: options.userKey,
     skip: options.skip as ResolvedOptions['skip']
   }
+}
+
+const OPTION_KEYS = Object.keys(optionsSchema.properties)
+const COOKIE_KEYS = Object.keys(CookieSchema.properties)
+
+/** Every offending path, once: our own words where we have them, the schema's elsewhere. */
+function problemsOf (options: unknown): string {
+  const hints = typeof options === 'object' && options !== null && !Array.isArray(options)
+    ? optionHints(options as Record<string, unknown>, OPTION_KEYS, COOKIE_KEYS)
+    : new Map<string, string>()
+  // A hinted path covers what lies below it, and its parents but the root: a union's other
+  // branch ("/secret must be string" beside a short "/secret/1") says nothing more.
+  const hinted = (path: string): boolean => [...hints.keys()].some((hint) =>
+    path === hint || path.startsWith(`${hint}/`) || (path !== '' && hint.startsWith(`${path}/`)))
+  const problems = new Set<string>([...hints].map(([path, message]) => `${path} ${message}`))
+  for (const error of checkOptions.Errors(options)) {
+    // Each unknown key has a hint of its own, so the parent's "additional properties" says nothing more.
+    if (error.keyword === 'additionalProperties') continue
+    if (error.keyword === 'required') {
+      const missing = (error.params as { requiredProperties: string[] }).requiredProperties
+      for (const key of missing) {
+        if (!hinted(`${error.instancePath}/${key}`)) problems.add(`${error.instancePath}/${key} is required`)
+      }
+    } else if (!hinted(error.instancePath)) {
+      const pattern = error.keyword === 'pattern' ? (error.params as { pattern: string }).pattern : ''
+      problems.add(`${error.instancePath || '/'} ${PATTERN_MESSAGES[pattern] ?? error.message}`)
+    }
+  }
+  return [...problems].join('; ')
 }
 
 // Browsers drop cookies that break these rules without a word, so we refuse them up front.

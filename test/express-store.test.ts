@@ -113,29 +113,109 @@ t.test('records past their expiry load as null; records that are not sessions ar
     expiredNumber: { cookie: { expires: past.getTime() }, user: 'ada' }
   }
   for (const [id, record] of Object.entries(planted)) store.records.set(id, record)
-  for (const id of Object.keys(planted)) t.equal(await factory.load(id), null, id)
+  for (const id of Object.keys(planted)) {
+    t.equal(await factory.load(id), null, id)
+    t.notOk(store.records.has(id), `${id}: an expired record found is destroyed in the store`)
+  }
   t.equal(await factory.load('never-saved'), null)
+
+  store.fail = { destroy: 'callback' }
+  store.records.set('expired', { cookie: { expires: past.toISOString() } })
+  await t.rejects(async () => await factory.load('expired'), { message: 'destroy failed' }, 'a store that cannot destroy it says so')
 })
 
-t.test('odd cookie metadata is tolerated: the session loads and keeps its data', async (t) => {
+t.test('a record that expired while a request ran is destroyed by its save, not rewritten', async (t) => {
   const store = new RecordStore()
   const factory = fromExpressStore(store)
+  const session = new Session({ user: 'ada' })
+  session.id = 'x'
+  session.expiresAt = Date.now() + 60_000
+  await factory.save(session)
+  const loaded = await factory.load('x') as Session
+  loaded.set('user', 'bob')
+  const record = store.records.get('x') as { cookie: { expires: Date } }
+  record.cookie.expires = new Date(Date.now() - 1)
+  t.equal(await factory.save(loaded), 'x')
+  t.notOk(store.records.has('x'), 'gone from the store')
+  t.equal(await factory.destroy?.('x'), undefined, 'destroy cannot tell whether it removed a live record: the plugin checks with load')
+})
+
+t.test('a record without one of our clocks is expired (and destroyed), not restarted', async (t) => {
+  const store = new RecordStore()
+  const factory = fromExpressStore(store)
+  const expires = new Date(Date.now() + 3_600_000).toISOString()
   const planted: Record<string, unknown> = {
     noCookie: { user: 'ada' },
     nullCookie: { cookie: null, user: 'ada' },
-    badExpires: { cookie: { expires: 'tomorrow-ish', createdAt: 1, touchedAt: 2 }, user: 'ada' },
-    infiniteExpires: { cookie: { expires: Number.POSITIVE_INFINITY, createdAt: 1, touchedAt: 2 }, user: 'ada' },
-    boolExpires: { cookie: { expires: true, createdAt: 1, touchedAt: 2 }, user: 'ada' },
-    prototypeKeys: JSON.parse('{"cookie":{"createdAt":1,"touchedAt":2},"__proto__":{"x":1},"constructor":1,"user":"ada"}')
+    noTouchedAt: { cookie: { expires, createdAt: Date.now() }, user: 'ada' },
+    noCreatedAt: { cookie: { expires, touchedAt: Date.now() }, user: 'ada' },
+    nullClocks: { cookie: { expires, createdAt: null, touchedAt: null }, user: 'ada' }
   }
   for (const [id, record] of Object.entries(planted)) store.records.set(id, record)
   for (const id of Object.keys(planted)) {
-    const session = await factory.load(id)
-    t.same({ ...session?.data }, { user: 'ada' }, id)
+    t.equal(await factory.load(id), null, id)
+    t.notOk(store.records.has(id), `${id}: removed from the store`)
   }
-  t.equal((await factory.load('badExpires'))?.expiresAt, null)
-  t.equal((await factory.load('badExpires'))?.createdAt, 1)
-  t.equal((await factory.load('badExpires'))?.touchedAt, 2)
+})
+
+t.test('timestamps fail closed: numeric strings are read as numbers, anything else is a corrupt record', async (t) => {
+  const store = new RecordStore()
+  const factory = fromExpressStore(store)
+  const expires = new Date(Date.now() + 3_600_000).toISOString()
+  store.records.set('bigint', { cookie: { expires, createdAt: '1700000000000', touchedAt: '1700000001000' }, user: 'ada' })
+  const loaded = await factory.load('bigint') as Session
+  t.equal(loaded.createdAt, 1_700_000_000_000, 'the clocks are the stored ones, not now')
+  t.equal(loaded.touchedAt, 1_700_000_001_000)
+  t.equal(loaded.expiresAt, Date.parse(expires))
+  const later = Date.now() + 60_000
+  store.records.set('numericExpires', { cookie: { expires: String(later), createdAt: 1, touchedAt: 2 } })
+  t.equal((await factory.load('numericExpires'))?.expiresAt, later, 'a numeric string expiry is epoch ms')
+
+  const corrupt: Record<string, unknown> = {
+    wordCreatedAt: { cookie: { expires, createdAt: 'yesterday', touchedAt: 2 }, user: 'ada' },
+    dateTouchedAt: { cookie: { expires, createdAt: 1, touchedAt: '2024-01-01T00:00:00Z' }, user: 'ada' },
+    boolCreatedAt: { cookie: { expires, createdAt: true, touchedAt: 2 }, user: 'ada' },
+    badExpires: { cookie: { expires: 'tomorrow-ish', createdAt: 1, touchedAt: 2 }, user: 'ada' },
+    infiniteExpires: { cookie: { expires: Number.POSITIVE_INFINITY, createdAt: 1, touchedAt: 2 }, user: 'ada' },
+    boolExpires: { cookie: { expires: true, createdAt: 1, touchedAt: 2 }, user: 'ada' },
+    invalidDate: { cookie: { expires: new Date(Number.NaN), createdAt: 1, touchedAt: 2 }, user: 'ada' }
+  }
+  for (const [id, record] of Object.entries(corrupt)) store.records.set(id, record)
+  for (const id of Object.keys(corrupt)) {
+    await t.rejects(async () => await factory.load(id), { code: 'FST_SESSION_CORRUPT_RECORD' }, id)
+    t.ok(store.records.has(id), `${id}: kept for someone to look at`)
+  }
+
+  store.records.set('prototypeKeys', JSON.parse('{"cookie":{"createdAt":1,"touchedAt":2},"__proto__":{"x":1},"constructor":1,"user":"ada"}'))
+  t.same({ ...(await factory.load('prototypeKeys'))?.data }, { user: 'ada' }, 'keys that could reach a prototype are dropped')
+})
+
+t.test('through the plugin, an old session stored with string clocks stays expired', async (t) => {
+  const store = new RecordStore()
+  const app = await buildApp({ factory: fromExpressStore(store), absoluteTimeout: 3_600 })
+  t.teardown(() => app.close())
+  let cause: unknown
+  app.addHook('onError', async (_request, _reply, error) => {
+    cause = (error as { cause?: unknown }).cause
+  })
+  const { Signer } = await import('@fastify/cookie')
+  const cookie = (id: string): string => `sid=${new Signer(SECRET, 'sha256').sign(id)}`
+  const expires = new Date(Date.now() + 3_600_000).toISOString()
+  const old = String(Date.now() - 30 * 86_400_000)
+  store.records.set('old', { cookie: { expires, createdAt: old, touchedAt: String(Date.now() - 1_000) }, user: 'ada' })
+  const read = await app.inject({ url: '/read', headers: { cookie: cookie('old') } })
+  t.equal(read.statusCode, 200)
+  t.same(read.json().data, {}, 'past its absolute timeout: a fresh session, not ada\'s')
+  t.notOk(store.records.has('old'), 'and the old record is destroyed')
+
+  store.records.set('halfClock', { cookie: { expires, touchedAt: Date.now() }, user: 'ada' })
+  t.same((await app.inject({ url: '/read', headers: { cookie: cookie('halfClock') } })).json().data, {}, 'a missing createdAt is expired')
+
+  store.records.set('corrupt', { cookie: { expires, createdAt: 'now', touchedAt: 'now' }, user: 'ada' })
+  const response = await app.inject({ url: '/read', headers: { cookie: cookie('corrupt') } })
+  t.equal(response.statusCode, 503)
+  t.equal(response.json().code, 'FST_SESSION_STORE_UNAVAILABLE')
+  t.equal((cause as { code?: string }).code, 'FST_SESSION_CORRUPT_RECORD')
 })
 
 t.test('a record written by express-session (no timestamps of ours) is upgraded at its first use', async (t) => {

@@ -140,3 +140,102 @@ t.test('patterns are explained in words', async (t) => {
   t.match(error.message, '/decorator must be a JavaScript identifier')
   t.notMatch(error.message, '^[', 'no regular expression in the message')
 })
+
+/** The messages of a registration that must fail, one per offending path, in order. */
+async function problemsOf (options: Record<string, unknown>): Promise<string> {
+  const error = await registrationError(options)
+  if (error.code !== 'FST_SESSION_INVALID_OPTIONS') throw new Error(`got ${String(error.code)}`)
+  return error.message
+}
+
+t.test('a missing secret says what to give and how to make one, in one message', async (t) => {
+  const withoutKey = await problemsOf({ factory })
+  const undefinedValue = await problemsOf({ factory, secret: process.env.NO_SUCH_SESSION_SECRET })
+  for (const message of [withoutKey, undefinedValue]) {
+    t.match(message, '/secret is required')
+    t.match(message, 'at least 32 characters')
+    t.match(message, 'openssl rand')
+    t.notMatch(message, 'anyOf')
+    t.notMatch(message, 'must be array')
+  }
+})
+
+t.test('a bad secret gets one message for what is wrong with it', async (t) => {
+  const cases: Array<[unknown, string, string]> = [
+    ['short', '/secret must be at least 32 characters', 'openssl rand'],
+    [[], '/secret must hold at least one', 'openssl rand'],
+    [[SECRET, 'short'], '/secret/1 must be a string of at least 32 characters', 'openssl rand'],
+    [[SECRET, 7], '/secret/1 must be a string of at least 32 characters', 'openssl rand'],
+    [Buffer.from(SECRET), '/secret must be a string of at least 32 characters, or an array', 'rotation']
+  ]
+  for (const [secret, phrase, hint] of cases) {
+    const message = await problemsOf({ factory, secret })
+    t.match(message, phrase)
+    t.match(message, hint)
+    t.equal(message.split(';').filter((part) => part.includes('/secret')).length, 1, `${phrase}: one message`)
+    t.notMatch(message, /anyOf|must be array|must be string/)
+  }
+})
+
+t.test('options of @fastify/session, express-session and @fastify/secure-session name our equivalent', async (t) => {
+  const peers: Array<[string, unknown, string]> = [
+    ['cookieName', 'sessionId', 'cookie.name'],
+    ['store', {}, 'fromExpressStore(store)'],
+    ['cookiePrefix', 's:', '__Host-sid'],
+    ['name', 'connect.sid', 'cookie.name'],
+    ['genid', () => 'x', 'idGenerator'],
+    ['resave', false, 'when it changed'],
+    ['key', Buffer.alloc(32), 'new SealedCookieFactory({ keys: [key] })'],
+    ['salt', 'mq9hDxBVDbspDR6nLfFT1g==', 'SealedCookieFactory'],
+    ['sessionName', 'session', 'decorator'],
+    ['expiry', 86_400, 'absoluteTimeout'],
+    ['cookieOptions', { path: '/' }, 'cookie: {'],
+    ['maxAge', 60, 'cookie.maxAge']
+  ]
+  for (const [key, value, equivalent] of peers) {
+    const message = await problemsOf({ ...base, [key]: value })
+    t.match(message, `/${key} `, `${key}: the path is named`)
+    t.match(message, equivalent, `${key}: ${equivalent}`)
+    t.notMatch(message, /schema is false|additional properties/, `${key}: no schema jargon`)
+  }
+  t.match(await problemsOf({ ...base, sessionKey: 1 }), '/sessionKey is not an option')
+  t.match(await problemsOf({ ...base, 'a/b': 1 }), '/a~1b is not an option', 'a key is escaped as in a JSON pointer')
+  const all = await problemsOf({ ...base, cookieName: 'x', store: {}, expiry: 1 })
+  for (const key of ['/cookieName', '/store', '/expiry']) t.match(all, key)
+})
+
+t.test('cookie options given as @fastify/session takes them name ours', async (t) => {
+  const cookies: Array<[Record<string, unknown>, string, string]> = [
+    [{ maxAge: 86_400_000 }, '/cookie/maxAge', 'divide by 1000'],
+    [{ maxAge: 34_560_001 }, '/cookie/maxAge', 'in seconds'],
+    [{ expires: new Date() }, '/cookie/expires', 'cookie.maxAge'],
+    [{ sameSite: 'Lax' }, '/cookie/sameSite', "lowercase: 'lax'"],
+    [{ sameSite: 'STRICT' }, '/cookie/sameSite', "lowercase: 'strict'"],
+    [{ sameSite: 'None' }, '/cookie/sameSite', "lowercase: 'none'"],
+    [{ sameSite: true }, '/cookie/sameSite', "true is 'strict'"],
+    [{ sameSite: false }, '/cookie/sameSite', "'lax' is what browsers apply"],
+    [{ sameSite: 'loose' }, '/cookie/sameSite', "'lax', 'strict' or 'none'"],
+    [{ secure: 'yes' }, '/cookie/secure', "'auto'"],
+    [{ priority: 'High' }, '/cookie/priority', "lowercase: 'high'"],
+    [{ priority: 'urgent' }, '/cookie/priority', "'low', 'medium' or 'high'"],
+    [{ signed: true }, '/cookie/signed', 'always signed'],
+    [{ encode: String }, '/cookie/encode is not a cookie option', '/cookie/encode']
+  ]
+  for (const [cookie, path, equivalent] of cookies) {
+    const message = await problemsOf({ ...base, cookie })
+    const name = JSON.stringify(cookie)
+    t.match(message, path, `${name}: the path is named`)
+    t.match(message, equivalent, `${name}: ${equivalent}`)
+    t.equal(message.split(';').filter((part) => part.includes(path)).length, 1, `${name}: one message`)
+    t.notMatch(message, /schema is false|additional properties|anyOf|equal to constant/, `${name}: no schema jargon`)
+  }
+  const all = await problemsOf({ ...base, cookie: { maxAge: 86_400_000, sameSite: 'Lax', expires: 1 } })
+  for (const path of ['/cookie/maxAge', '/cookie/sameSite', '/cookie/expires']) t.match(all, path)
+  t.match(await problemsOf({ ...base, cookie: { maxAge: 86_400_000.5 } }), '/cookie/maxAge must be integer', 'a fraction is not taken for milliseconds')
+})
+
+t.test('options that are not an object are refused at the root', async (t) => {
+  for (const options of [null, [{ ...base }], 'secret']) {
+    t.throws(() => resolveOptions(options), { code: 'FST_SESSION_INVALID_OPTIONS', message: /\/ must be object/ }, JSON.stringify(options))
+  }
+})

@@ -1,7 +1,7 @@
 import { CorruptRecord, InvalidOptions, StoreReservedKey } from '../errors.js'
 import type { SessionFactory } from '../factory.js'
 import { generateId } from '../options.js'
-import { Session, internals, type SessionData } from '../session.js'
+import { Session, readTimestamp, type SessionData } from '../session.js'
 
 /**
  * An express-session compatible store: `connect-redis`, `connect-pg-simple`, express-session's
@@ -56,39 +56,56 @@ class StoreCookie implements ExpressStoreCookie {
 
 interface StoredSession {
   data: Record<string, unknown>
-  createdAt: number | undefined
-  touchedAt: number | undefined
+  createdAt: number
+  touchedAt: number
   expiresAt: number | null
+  /** Written by express-session or @fastify/session, without our clocks: they start now. */
+  foreign: boolean
 }
 
-function time (value: unknown): number | null {
-  if (typeof value === 'number') return Number.isFinite(value) ? value : null
-  if (typeof value !== 'string' && !(value instanceof Date)) return null
-  const ms = new Date(value).getTime()
-  return Number.isNaN(ms) ? null : ms
+/** What a record found in the store is: a live session, or one to destroy. */
+type Found = StoredSession | 'expired'
+
+// A BIGINT column, or a store that writes epoch ms as text; `Date.parse('1')` is the year 2001.
+const NUMERIC = /^-?\d+(?:\.\d+)?$/
+
+/** `cookie.expires` as epoch ms: null for none; a date that cannot be read is a corrupt record. */
+function readExpires (value: unknown): number | null {
+  if (value === null || value === undefined) return null
+  if (value instanceof Date || (typeof value === 'string' && !NUMERIC.test(value))) {
+    const ms = new Date(value).getTime()
+    if (Number.isNaN(ms)) throw new CorruptRecord('its cookie.expires is not a date')
+    return ms
+  }
+  return readTimestamp(value, 'cookie.expires')
 }
 
-function stamp (value: unknown): number | undefined {
-  return typeof value === 'number' && Number.isFinite(value) ? value : undefined
-}
-
-/** Reads a record in express-session's shape; null for none, or one past its expiry. */
-function readRecord (record: unknown, now: number): StoredSession | null {
+/**
+ * Reads a record in express-session's shape; null for none. Timestamps fail closed as in
+ * `Session.fromJSON`: one that is missing makes the record expired, one present but unreadable
+ * makes it corrupt. Only a record with neither of our clocks (express-session's) starts them now.
+ */
+function readRecord (record: unknown, now: number): Found | null {
   if (record === null || record === undefined) return null
   // Another writer, or a serializer that does not match the store's: say so, as RedisFactory does.
   if (typeof record !== 'object' || Array.isArray(record)) {
     throw new CorruptRecord(`the store returned ${Array.isArray(record) ? 'an array' : `a ${typeof record}`}, not an express-session object`)
   }
   const fields = record as Record<string, unknown>
-  const cookie = (typeof fields[COOKIE] === 'object' && fields[COOKIE] !== null ? fields[COOKIE] : {}) as Record<string, unknown>
-  const expiresAt = time(cookie.expires)
-  if (expiresAt !== null && expiresAt <= now) return null
+  const stored = fields[COOKIE]
+  const cookie = (typeof stored === 'object' && stored !== null ? stored : {}) as Record<string, unknown>
+  const expiresAt = readExpires(cookie.expires)
+  if (expiresAt !== null && expiresAt <= now) return 'expired'
+  const foreign = cookie === stored && cookie.createdAt === undefined && cookie.touchedAt === undefined
+  const createdAt = foreign ? now : readTimestamp(cookie.createdAt, 'cookie.createdAt')
+  const touchedAt = foreign ? now : readTimestamp(cookie.touchedAt, 'cookie.touchedAt')
+  if (Number.isNaN(createdAt) || Number.isNaN(touchedAt)) return 'expired'
   // No prototype, so a "__proto__" key is a plain property until the Session constructor drops it.
   const data: Record<string, unknown> = Object.create(null)
   for (const key of Object.keys(fields)) {
     if (key !== COOKIE) data[key] = fields[key]
   }
-  return { data, createdAt: stamp(cookie.createdAt), touchedAt: stamp(cookie.touchedAt), expiresAt }
+  return { data, createdAt, touchedAt, expiresAt, foreign }
 }
 
 function buildRecord (session: Session<any>, data: Record<string, unknown>): ExpressStoreRecord {
@@ -134,20 +151,15 @@ class ExpressStoreFactory<D extends object> implements SessionFactory<D> {
   }
 
   async load (id: string): Promise<Session<D> | null> {
-    const now = Date.now()
-    const stored = await this.#read(id, now)
+    const stored = await this.#read(id, Date.now())
     if (stored === null) return null
     const session = new Session<D>(stored.data as Partial<D>, id)
     session.expiresAt = stored.expiresAt
-    if (stored.createdAt === undefined || stored.touchedAt === undefined) {
-      // Written by express-session or @fastify/session: our clocks start now, and the plugin
-      // rewrites the record with them on this request, which also renews its TTL.
-      session.createdAt = session.touchedAt = now
-      internals.markOutdated(session)
-      return session
-    }
     session.createdAt = stored.createdAt
     session.touchedAt = stored.touchedAt
+    // Our clocks started now: the plugin rewrites the record with them on this request, which
+    // also renews its TTL.
+    if (stored.foreign) session.markOutdated()
     return session
   }
 
@@ -172,6 +184,7 @@ class ExpressStoreFactory<D extends object> implements SessionFactory<D> {
     return id
   }
 
+  /** Resolves to nothing: an express store's destroy does not say whether the record was live. */
   destroy (id: string): Promise<void> {
     return this.#queue(id, () => call(this.#store, 'destroy', id))
   }
@@ -185,7 +198,11 @@ class ExpressStoreFactory<D extends object> implements SessionFactory<D> {
       if ((error as { code?: unknown } | null)?.code === 'ENOENT') return null
       throw error
     }
-    return readRecord(record, now)
+    const found = readRecord(record, now)
+    if (found !== 'expired') return found
+    // A store may keep an expired record until its own TTL, or for ever: remove it, as the peers do.
+    await call(this.#store, 'destroy', id)
+    return null
   }
 
   /** Runs `task` after every earlier task on `id` in this process has finished. */
@@ -204,7 +221,8 @@ class ExpressStoreFactory<D extends object> implements SessionFactory<D> {
  * Turns an express-session store (callback `get`/`set`/`destroy`, such as `connect-redis` or
  * `connect-pg-simple`) into a `SessionFactory`. Its errors reject, so the plugin answers 503.
  * Records keep express-session's shape: data keys beside a `cookie` object whose `expires` is
- * `session.expiresAt` (the store's TTL) and which also holds `createdAt` and `touchedAt`. The
+ * `session.expiresAt` (the store's TTL) and which also holds `createdAt` and `touchedAt`; an
+ * expired record it finds is destroyed, and timestamps fail closed as in `Session.fromJSON`. The
  * store's `touch` is not used: it only extends a TTL and cannot record the last activity the idle
  * timeout needs, so the plugin rolls these sessions with a save.
  */
