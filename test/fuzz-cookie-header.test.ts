@@ -132,11 +132,12 @@ for (const under of factoriesUnderTest) {
       const response = await h.app.inject({ method: 'GET', url: '/whoami', headers: { cookie } })
       assert.equal(response.statusCode, 200, `status ${response.statusCode}`)
       const body = response.json() as { user: string | null, isNew: boolean }
-      assert.ok(h.loads.length <= 1, 'the factory is asked at most once per request')
+      // One load, and a second of the same id only to check the record is still there before its cookie is re-issued.
+      assert.ok(h.loads.length <= 2 && new Set(h.loads).size <= 1, 'the factory is asked about one id, at most twice')
       for (const id of h.loads) assert.ok(h.minted.ids.has(id), 'the factory was asked for an id whose signature does not verify')
       if (body.user !== null) {
         assert.ok(h.minted.users.has(body.user), 'a session appeared that nobody made')
-        assert.equal(h.loads.length, 1)
+        assert.ok(h.loads.length >= 1)
         loaded.sessions++
       } else {
         assert.equal(body.isNew, true)
@@ -145,7 +146,7 @@ for (const under of factoriesUnderTest) {
       const set = cookieValueIn(response.headers['set-cookie'])
       if (set !== undefined && set !== '') {
         // A read-only request re-issues only a cookie signed with the older secret, for the same id.
-        assert.equal(h.loads.length, 1)
+        assert.ok(h.loads.length >= 1)
         assert.equal(set, signId(h.loads[0] as string, SECRET))
         loaded.renewed++
       }

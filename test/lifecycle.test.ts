@@ -163,7 +163,7 @@ t.test('login regenerates: the old id is destroyed and the data moves to a new i
   const before = client.cookie as string
   factory.calls = []
   const login = await client.post('/login', { user: 'ada' })
-  t.same(factory.calls, ['load', 'destroy', 'save'])
+  t.same(factory.calls, ['load', 'load', 'destroy', 'save'], 'until destroy() has said whether it removed a record, a load checks first')
   t.not(client.cookie, before, 'a new id after login')
   t.equal(login.headers['cache-control'], 'private')
   t.equal(login.headers.vary, 'Cookie')
@@ -173,6 +173,10 @@ t.test('login regenerates: the old id is destroyed and the data moves to a new i
 
   const replay = await app.inject({ url: '/read', headers: { cookie: before } })
   t.same(replay.json().data, {}, 'the pre-login cookie is dead')
+
+  factory.calls = []
+  await client.post('/login', { user: 'ada' })
+  t.same(factory.calls, ['load', 'destroy', 'save'], 'once destroy() answered true, its answer alone decides')
 })
 
 t.test('regenerate on a new session just saves it under a fresh id', async (t) => {

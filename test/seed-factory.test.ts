@@ -38,6 +38,6 @@ t.test('the seed\'s counter runs on a seed-style factory', async (t) => {
   t.equal((await client.get('/')).body, 'Visited 2 times\n')
   t.equal(factory.rows.size, 1)
   const row = JSON.parse([...factory.rows.values()][0] as string)
-  t.same(Object.keys(row).sort(), ['createdAt', 'data', 'id', 'touchedAt'])
+  t.same(Object.keys(row).sort(), ['createdAt', 'data', 'expiresAt', 'id', 'touchedAt'])
   t.same(row.data, { counter: 2 })
 })
