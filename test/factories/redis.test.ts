@@ -161,9 +161,13 @@ function registerTests (): void {
       await t.rejects(factory.load('garbage'), { code: 'FST_SESSION_CORRUPT_RECORD' })
     })
 
-    t.test('a hash without our metadata rejects with FST_SESSION_CORRUPT_RECORD', async (t) => {
+    t.test('a hash without our metadata loads with NaN clocks, which the plugin treats as expired (fails closed)', async (t) => {
       await redis.hset(`${prefix}nometa`, { 'd:user': '"ada"' })
-      await t.rejects(factory.load('nometa'), { code: 'FST_SESSION_CORRUPT_RECORD' })
+      const session = await factory.load('nometa') as Session
+      t.ok(Number.isNaN(session.createdAt))
+      t.ok(Number.isNaN(session.touchedAt))
+      await redis.hset(`${prefix}badmeta`, { 'm:createdAt': 'soon', 'm:touchedAt': '1', 'd:user': '"ada"' })
+      await t.rejects(async () => await factory.load('badmeta'), { code: 'FST_SESSION_CORRUPT_RECORD' }, 'a clock present but not a number is corrupt')
     })
 
     t.test('a key of another type rejects with Redis\'s WRONGTYPE, on load and on save', async (t) => {
