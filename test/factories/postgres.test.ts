@@ -177,6 +177,33 @@ function registerTests (): void {
     t.equal((await pool.query('SELECT to_regclass($1) AS t', [table])).rows[0].t, null)
   })
 
+  t.test('a statement timeout and an exhausted pool are the store failing: 503, then service as usual', async (t) => {
+    const table = tableFor(t)
+    const small = sharedPool({ max: 1, connectionTimeoutMillis: 200, statement_timeout: 200 })
+    t.teardown(() => small.end())
+    const app = await buildApp({ factory: new PostgresFactory({ pool: small, table, createTable: true, sweepInterval: 0 }) })
+    t.teardown(() => app.close())
+    const user = new Client(app)
+    t.same((await user.get('/')).json(), { visits: 1 })
+
+    const blocker = await pool.connect()
+    await blocker.query('BEGIN')
+    await blocker.query(`LOCK TABLE "${table}" IN ACCESS EXCLUSIVE MODE`)
+    const timedOut = await user.get('/')
+    await blocker.query('COMMIT')
+    blocker.release()
+    t.equal(timedOut.statusCode, 503, 'the statement waited past statement_timeout')
+    t.equal(timedOut.json().code, 'FST_SESSION_STORE_UNAVAILABLE')
+
+    const held = await small.connect()
+    const exhausted = await user.get('/')
+    held.release()
+    t.equal(exhausted.statusCode, 503, 'no connection came free within connectionTimeoutMillis')
+    t.equal(exhausted.json().code, 'FST_SESSION_STORE_UNAVAILABLE')
+
+    t.same((await user.get('/')).json(), { visits: 2 }, 'the same session carries on')
+  })
+
   t.test('one statement per call: the DDL once, then a save of a loaded session is one UPDATE', async (t) => {
     const { pool: watched, statements } = recording()
     const { factory } = factoryFor(t, { pool: watched })
