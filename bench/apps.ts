@@ -2,6 +2,7 @@ import { createCipheriv, createDecipheriv, createSecretKey, randomBytes } from '
 import { pathToFileURL } from 'node:url'
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import { Redis } from 'ioredis'
+import pg from 'pg'
 import type { ServerKind } from './scenarios.js'
 
 /** What the bench hands every server: equal secrets and settings for both sides. */
@@ -13,6 +14,14 @@ export interface ServerConfig {
   redisUrl: string
   /** A key prefix of this run's own, removed by the bench afterwards. */
   redisPrefix: string
+  /** For the PostgreSQL servers: the database, and a table of this run's own (both sides create it, the bench drops it). */
+  pgUrl?: string
+  pgTable?: string
+}
+
+function postgresOf (config: ServerConfig): { pool: pg.Pool, table: string } {
+  if (config.pgUrl === undefined || config.pgTable === undefined) throw new Error('a PostgreSQL server needs pgUrl and pgTable')
+  return { pool: new pg.Pool({ connectionString: config.pgUrl }), table: config.pgTable }
 }
 
 /** Thrown when our side needs an export that src/index.ts does not have (yet). */
@@ -67,18 +76,28 @@ function makeOurFactory (mod: Record<string, unknown>, config: ServerConfig, kin
       return new (exported(mod, 'RedisFactory'))({ client: new Redis(config.redisUrl), prefix: config.redisPrefix })
     case 'ours-sealed':
       return new (exported(mod, 'SealedCookieFactory'))({ keys: [Buffer.from(config.sealKey, 'hex')] })
+    case 'ours-postgres':
+    {
+      const { pool, table } = postgresOf(config)
+      return new (exported(mod, 'PostgresFactory'))({ pool, table, createTable: true })
+    }
     default:
       throw new Error(`${kind} is not one of ours`)
   }
 }
 
-async function peerSession (config: ServerConfig, redis: boolean): Promise<FastifyInstance> {
+async function peerSession (config: ServerConfig, backend: 'memory' | 'redis' | 'postgres'): Promise<FastifyInstance> {
   const app = Fastify()
   const [cookie, session] = await Promise.all([importUntyped('@fastify/cookie'), importUntyped('@fastify/session')])
   let store: unknown
-  if (redis) {
+  if (backend === 'redis') {
     const { RedisStore } = await importUntyped('connect-redis-8')
     store = new RedisStore({ client: new Redis(config.redisUrl), prefix: config.redisPrefix })
+  } else if (backend === 'postgres') {
+    const connectPgSimple = await importUntyped('connect-pg-simple')
+    const PGStore = connectPgSimple.default(session.default)
+    const { pool, table } = postgresOf(config)
+    store = new PGStore({ pool, tableName: table, createTableIfMissing: true, pruneSessionInterval: false })
   }
   await app.register(cookie.default)
   await app.register(session.default, {
@@ -164,11 +183,14 @@ export async function buildServer (kind: ServerKind, config: ServerConfig): Prom
     case 'ours-memory':
     case 'ours-redis':
     case 'ours-sealed':
+    case 'ours-postgres':
       return await ours(config, kind)
     case 'peer-session-memory':
-      return await peerSession(config, false)
+      return await peerSession(config, 'memory')
     case 'peer-session-redis':
-      return await peerSession(config, true)
+      return await peerSession(config, 'redis')
+    case 'peer-session-postgres':
+      return await peerSession(config, 'postgres')
     case 'peer-secure-session':
       return await peerSecureSession(config)
     case 'bare': {

@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
+import pg from 'pg'
 import type { ServerConfig } from './apps.js'
 import { ServerNotBuilt, ServerProcess, buildServers } from './child.js'
 import { fire, obtainCookie, type LoadOptions } from './load.js'
@@ -28,6 +29,7 @@ const { values: args } = parseArgs({
     'retry-budget': { type: 'string' },
     noise: { type: 'string', default: '0.10' },
     redis: { type: 'string', default: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379' },
+    pg: { type: 'string', default: process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
     profile: { type: 'boolean', default: false },
     against: { type: 'string' },
     ours: { type: 'string' }
@@ -80,6 +82,18 @@ async function connectRedis (url: string): Promise<Redis | null> {
   }
 }
 
+async function connectPostgres (url: string): Promise<pg.Pool | null> {
+  const pool = new pg.Pool({ connectionString: url, max: 1, connectionTimeoutMillis: 2000 })
+  pool.on('error', () => {})
+  try {
+    await pool.query('SELECT 1')
+    return pool
+  } catch {
+    await pool.end()
+    return null
+  }
+}
+
 interface Snapshot {
   at: number
   serverUs: number
@@ -104,13 +118,15 @@ async function snapshot (server: ServerProcess, redis: Redis | null): Promise<Sn
 
 interface Context {
   redis: Redis | null
+  postgres: pg.Pool | null
 }
 
 /** One fresh server, a warm-up, then the measured window. */
 async function measureOnce (scenario: Scenario, side: Side, ctx: Context, label: string): Promise<Run> {
   const kind = side === 'ours' || against !== undefined ? scenario.ours : scenario.peer
   const redisPrefix = `bench:${randomBytes(6).toString('hex')}:`
-  const config: ServerConfig = { secret, sealKey, redisUrl: args.redis, redisPrefix }
+  const pgTable = `bench_${randomBytes(6).toString('hex')}`
+  const config: ServerConfig = { secret, sealKey, redisUrl: args.redis, redisPrefix, pgUrl: args.pg, pgTable }
   const oursModule = side === 'peer' ? against : oursEntry
   const server = await ServerProcess.start(kind, config, {
     ...(profileDir === undefined || side !== 'ours' ? {} : { profileDir }),
@@ -152,6 +168,7 @@ async function measureOnce (scenario: Scenario, side: Side, ctx: Context, label:
   } finally {
     await server.stop()
     if (redis !== null) await removeKeys(redis, redisPrefix)
+    if (scenario.postgres === true) await ctx.postgres?.query(`DROP TABLE IF EXISTS "${pgTable}"`)
   }
 }
 
@@ -177,10 +194,12 @@ async function main (): Promise<void> {
 
   const ours: Record<string, unknown> = oursEntry === undefined ? await import('../src/index.js') : await import(pathToFileURL(oursEntry).href)
   const redis = selected.some((s) => s.redis) ? await connectRedis(args.redis) : null
+  const postgres = selected.some((s) => s.postgres === true) ? await connectPostgres(args.pg) : null
   const summaries: ScenarioSummary[] = selected.map((scenario) => {
     let status: string | null = null
     if (!(scenario.needs in ours)) status = 'not built'
     else if (scenario.redis && redis === null) status = `skipped: no Redis at ${args.redis}`
+    else if (scenario.postgres === true && postgres === null) status = `skipped: no PostgreSQL at ${args.pg}`
     return { scenario, status, peerName: against === undefined ? scenario.peerName : 'ours (--against)', ours: [], peer: [] }
   })
   log(`${machine}\n${settings.rounds} round(s), ${settings.warmup} s warm-up + ${settings.duration} s measured, ${settings.connections} connections, servers ${compiled ? 'compiled (node)' : 'from source (tsx)'}`)
@@ -194,7 +213,7 @@ async function main (): Promise<void> {
         if (onlySides !== null && !onlySides.has(side)) continue
         const label = `[${round + 1}/${settings.rounds}] ${summary.scenario.name} ${side}`
         try {
-          summary[side].push(await measure(summary.scenario, side, { redis }, label))
+          summary[side].push(await measure(summary.scenario, side, { redis, postgres }, label))
         } catch (error) {
           if (error instanceof ServerNotBuilt) summary.status = 'not built'
           else summary.status = `failed: ${(error as Error).message}`
@@ -205,6 +224,7 @@ async function main (): Promise<void> {
     }
   }
   redis?.disconnect()
+  await postgres?.end()
 
   if (args.json) process.stdout.write(`${toJson(summaries, machine, settings)}\n`)
   else process.stdout.write(`${toTable(summaries)}\n\nMachine: ${machine}.\n`)

@@ -3,8 +3,10 @@ export type ServerKind =
   | 'ours-memory'
   | 'ours-redis'
   | 'ours-sealed'
+  | 'ours-postgres'
   | 'peer-session-memory'
   | 'peer-session-redis'
+  | 'peer-session-postgres'
   | 'peer-secure-session'
   | 'bare'
   | 'floor-redis'
@@ -27,6 +29,8 @@ export interface Scenario {
   /** Send a valid cookie, obtained from that very server first, on every request. */
   returning: boolean
   redis: boolean
+  /** Needs the PostgreSQL server (a table of the run's own, dropped afterwards). */
+  postgres?: boolean
   /** A flood sends this many new visitors and reports the server's RSS instead of req/s. */
   flood?: number
   unit: 'req/s' | 'MB'
@@ -81,6 +85,30 @@ export const scenarios: Scenario[] = [
     path: '/',
     returning: false,
     redis: true,
+    unit: 'req/s'
+  },
+  {
+    name: 'postgres.returning',
+    ours: 'ours-postgres',
+    peer: 'peer-session-postgres',
+    peerName: '@fastify/session + connect-pg-simple',
+    needs: 'PostgresFactory',
+    path: '/',
+    returning: true,
+    redis: false,
+    postgres: true,
+    unit: 'req/s'
+  },
+  {
+    name: 'postgres.new',
+    ours: 'ours-postgres',
+    peer: 'peer-session-postgres',
+    peerName: '@fastify/session + connect-pg-simple',
+    needs: 'PostgresFactory',
+    path: '/',
+    returning: false,
+    redis: false,
+    postgres: true,
     unit: 'req/s'
   },
   {

@@ -1,0 +1,276 @@
+import { createHash } from 'node:crypto'
+import { InvalidOptions } from '../errors.js'
+import type { IndexedSession, SessionFactory } from '../factory.js'
+import { generateId } from '../options.js'
+import { Session, type SessionData } from '../session.js'
+
+/**
+ * The one method PostgresFactory calls. A `pg` `Pool` has it; the factory is handed one and
+ * never creates, connects or ends it.
+ */
+export interface PostgresPoolLike {
+  query (text: string, values?: unknown[]): Promise<{ rows: any[], rowCount: number | null }>
+}
+
+export interface PostgresFactoryOptions {
+  /** Your `pg.Pool`. Recommended: `connectionTimeoutMillis` and `statement_timeout`, so an outage fails fast. */
+  pool: PostgresPoolLike
+  /** `'name'` or `'schema.name'`, each part an unquoted identifier (kept as written, case included). Default `'fastify_sessions'`. */
+  table?: string
+  /** Create the table and its indexes if they are missing, before the first query. Default false. */
+  createTable?: boolean
+  /** Seconds between two sweeps of expired rows; 0 turns the sweep off. Default 300. */
+  sweepInterval?: number
+  /** Lifetime in seconds of a session saved without `expiresAt` (outside the plugin). Default 86,400. */
+  ttl?: number
+}
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
+/** Rows one sweep statement deletes at most, and statements one sweep runs at most. */
+const SWEEP_BATCH = 1000
+const SWEEP_BATCHES = 10
+
+// jsonb refuses U+0000 and lone surrogates, which JSON.stringify writes as \u escapes; JSON.stringify
+// writes \u for nothing else but other control characters. A value whose JSON holds a \u escape is
+// stored as its JSON text, under the one key ESC ({"\u001b": "<json>"}); a key whose JSON holds one
+// is stored as ESC followed by its JSON. Nothing else holds ESC, so loading knows what to undo.
+const ESC = '\u001b'
+const JSON_ESC = '\\u001b'
+
+function storedKey (key: string): string {
+  const json = JSON.stringify(key)
+  return json.includes('\\u') ? ESC + json : key
+}
+
+/** The JSON text of `values` (a session's data, or its changed keys) as jsonb can hold it. */
+function storedJson (values: Record<string, unknown>): string {
+  const json = JSON.stringify(values)
+  if (!json.includes('\\u')) return json
+  const stored: Record<string, unknown> = Object.create(null)
+  for (const key of Object.keys(values)) {
+    const value = values[key]
+    const text = JSON.stringify(value)
+    stored[storedKey(key)] = text !== undefined && text.includes('\\u') ? { [ESC]: text } : value
+  }
+  return JSON.stringify(stored)
+}
+
+/** The session data out of the stored JSON text (what `storedJson` wrote). */
+function loadedData (json: string): Record<string, unknown> {
+  const stored = JSON.parse(json) as Record<string, unknown>
+  if (!json.includes(JSON_ESC)) return stored
+  // No prototype: a "__proto__" key stays a plain property until Session.fromJSON drops it.
+  const data: Record<string, unknown> = Object.create(null)
+  for (const key of Object.keys(stored)) {
+    const value = stored[key] as Record<string, unknown> | null
+    const wrapped = typeof value === 'object' && value !== null && typeof value[ESC] === 'string'
+    data[key.startsWith(ESC) ? JSON.parse(key.slice(1)) as string : key] = wrapped ? JSON.parse(value[ESC] as string) : value
+  }
+  return data
+}
+
+// A session id PostgreSQL cannot hold as text: U+0000, or a lone surrogate (sent as U+FFFD, so
+// another id's row). No row can have it.
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+
+function unstorableId (id: string): boolean {
+  return id.includes('\u0000') || LONE_SURROGATE.test(id)
+}
+
+function seconds (value: unknown, fallback: number, min: number, name: string): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    throw new InvalidOptions(`PostgresFactory ${name} must be an integer of at least ${min} (seconds)`)
+  }
+  return value
+}
+
+/** `"name"`, or `"table_suffix"` cut with a hash of the table's name when that is over 63 bytes. */
+function indexName (table: string, suffix: string): string {
+  const name = `${table}_${suffix}`
+  if (name.length <= 63) return `"${name}"`
+  const hash = createHash('sha256').update(table).digest('hex').slice(0, 8)
+  return `"${table.slice(0, 63 - suffix.length - 10)}_${hash}_${suffix}"`
+}
+
+/** The statements for one table; `t` is its quoted, possibly schema-qualified name. */
+function statements (t: string, name: string) {
+  // Two instances creating the table at once can both pass IF NOT EXISTS and collide in the catalog:
+  // a transaction-scoped advisory lock, taken in the same statement (a DO block), makes them queue.
+  const lock = createHash('sha256').update(`fastify-session-factory:${t}`).digest().readBigInt64BE(0)
+  return {
+    create: `DO $fsf$
+BEGIN
+  PERFORM pg_advisory_xact_lock(${lock});
+  CREATE TABLE IF NOT EXISTS ${t} (
+    id text PRIMARY KEY,
+    data jsonb NOT NULL,
+    created_at bigint NOT NULL,
+    touched_at bigint NOT NULL,
+    expires_at bigint NOT NULL,
+    user_id text
+  );
+  CREATE INDEX IF NOT EXISTS ${indexName(name, 'expires_at_idx')} ON ${t} (expires_at);
+  CREATE INDEX IF NOT EXISTS ${indexName(name, 'user_id_idx')} ON ${t} (user_id) WHERE user_id IS NOT NULL;
+END
+$fsf$`,
+    // Every column as text, compared in JS: whatever type parsers the app set on its pool (int8 as BigInt, jsonb as a string).
+    load: `SELECT data::text AS data, created_at::text AS created_at, touched_at::text AS touched_at, expires_at::text AS expires_at FROM ${t} WHERE id = $1`,
+    dropExpired: `DELETE FROM ${t} WHERE id = $1 AND expires_at <= $2`,
+    insert: `INSERT INTO ${t} (id, data, created_at, touched_at, expires_at, user_id) VALUES ($1, $2::jsonb, $3, $4, $5, $6)
+ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data, created_at = EXCLUDED.created_at, touched_at = EXCLUDED.touched_at, expires_at = EXCLUDED.expires_at, user_id = EXCLUDED.user_id`,
+    merge: `UPDATE ${t} SET data = (data || $2::jsonb) - $3::text[], touched_at = $4, expires_at = $5, user_id = $6 WHERE id = $1 AND expires_at > $7`,
+    touch: `UPDATE ${t} SET touched_at = $2, expires_at = $3 WHERE id = $1 AND expires_at > $4`,
+    destroy: `DELETE FROM ${t} WHERE id = $1 RETURNING expires_at::text AS expires_at`,
+    sessionsOf: `SELECT id, created_at::text AS created_at, touched_at::text AS touched_at, expires_at::text AS expires_at FROM ${t} WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at`,
+    // SKIP LOCKED: the sweeps of several instances take different rows instead of queueing.
+    sweep: `DELETE FROM ${t} WHERE id IN (SELECT id FROM ${t} WHERE expires_at <= $1 LIMIT ${SWEEP_BATCH} FOR UPDATE SKIP LOCKED)`
+  }
+}
+
+/**
+ * Sessions in PostgreSQL, one row per session with its data as jsonb. A save applies only the
+ * session's changes, in one statement, so concurrent requests on one session all keep theirs, and
+ * it never brings back a row that was destroyed or expired meanwhile.
+ */
+export class PostgresFactory<D extends object = SessionData> implements SessionFactory<D> {
+  readonly #pool: PostgresPoolLike
+  readonly #sql: ReturnType<typeof statements>
+  readonly #ttlMs: number
+  readonly #sweepMs: number
+  /** The table still has to be created (createTable), and the promise of that work once it runs. */
+  #mustCreate: boolean
+  #creating: Promise<void> | null = null
+  #sweeper: NodeJS.Timeout | null = null
+  #sweeping: Promise<void> | null = null
+  #closed = false
+
+  constructor (options: PostgresFactoryOptions) {
+    const { pool, table = 'fastify_sessions', createTable = false, sweepInterval, ttl } = options ?? {}
+    if (pool == null || typeof pool.query !== 'function') {
+      throw new InvalidOptions('PostgresFactory pool must be a pg Pool (an object with a query method)')
+    }
+    const parts = typeof table === 'string' ? table.split('.') : []
+    if (parts.length < 1 || parts.length > 2 || !parts.every((part) => IDENTIFIER.test(part))) {
+      throw new InvalidOptions('PostgresFactory table must be "name" or "schema.name", each part a letter or _ then up to 62 letters, digits or _')
+    }
+    if (typeof createTable !== 'boolean') throw new InvalidOptions('PostgresFactory createTable must be a boolean')
+    this.#pool = pool
+    this.#sql = statements(parts.map((part) => `"${part}"`).join('.'), parts.at(-1) as string)
+    this.#ttlMs = seconds(ttl, 86_400, 1, 'ttl') * 1000
+    this.#sweepMs = seconds(sweepInterval, 300, 0, 'sweepInterval') * 1000
+    this.#mustCreate = createTable
+  }
+
+  async load (id: string): Promise<Session<D> | null> {
+    if (unstorableId(id)) return null
+    await this.#begin()
+    const { rows } = await this.#pool.query(this.#sql.load, [id])
+    const row = rows[0]
+    if (row === undefined) return null
+    const now = Date.now()
+    if (Number(row.expires_at) <= now) {
+      await this.#pool.query(this.#sql.dropExpired, [id, now])
+      return null
+    }
+    return Session.fromJSON<D>({
+      id,
+      data: loadedData(row.data) as Partial<D>,
+      createdAt: row.created_at,
+      touchedAt: row.touched_at,
+      expiresAt: row.expires_at
+    })
+  }
+
+  async save (session: Session<D>): Promise<string> {
+    await this.#begin()
+    const id = session.id ?? generateId()
+    const now = Date.now()
+    const expiresAt = session.expiresAt ?? now + this.#ttlMs
+    const userId = session.userId ?? null
+    if (session.isNew) {
+      const data = storedJson(session.data as Record<string, unknown>)
+      await this.#pool.query(this.#sql.insert, [id, data, session.createdAt, session.touchedAt, expiresAt, userId])
+      return id
+    }
+    const { set, deleted } = session.changes() as { set: Record<string, unknown>, deleted: string[] }
+    // A row destroyed or expired meanwhile matches nothing: it stays gone, and the id is returned all the same.
+    await this.#pool.query(this.#sql.merge, [id, storedJson(set), deleted.map(storedKey), session.touchedAt, expiresAt, userId, now])
+    return id
+  }
+
+  async touch (session: Session<D>): Promise<void> {
+    if (session.id === null) return
+    await this.#begin()
+    const now = Date.now()
+    await this.#pool.query(this.#sql.touch, [session.id, session.touchedAt, session.expiresAt ?? now + this.#ttlMs, now])
+  }
+
+  async destroy (id: string): Promise<boolean> {
+    if (unstorableId(id)) return false
+    await this.#begin()
+    const now = Date.now()
+    const { rows } = await this.#pool.query(this.#sql.destroy, [id])
+    return rows.length > 0 && Number(rows[0].expires_at) > now
+  }
+
+  /** The user index: the live sessions last saved with `session.userId === userId`, oldest first. */
+  async sessionsOf (userId: string): Promise<IndexedSession[]> {
+    await this.#begin()
+    const { rows } = await this.#pool.query(this.#sql.sessionsOf, [userId, Date.now()])
+    return rows.map((row) => ({
+      id: row.id as string,
+      createdAt: Number(row.created_at),
+      touchedAt: Number(row.touched_at),
+      expiresAt: Number(row.expires_at)
+    }))
+  }
+
+  /**
+   * Deletes expired rows now, at most 10,000 (in statements of 1,000), and resolves to how many.
+   * It also runs every `sweepInterval` seconds on its own once the factory is in use.
+   */
+  async sweep (now = Date.now()): Promise<number> {
+    await this.#begin()
+    let removed = 0
+    for (let batch = 0; batch < SWEEP_BATCHES; batch++) {
+      const { rowCount } = await this.#pool.query(this.#sql.sweep, [now])
+      removed += Number(rowCount)
+      if (Number(rowCount) < SWEEP_BATCH) break
+    }
+    return removed
+  }
+
+  /** Stops the sweep (and waits for one under way). The pool stays open: it is yours to end. */
+  async close (): Promise<void> {
+    this.#closed = true
+    if (this.#sweeper !== null) clearInterval(this.#sweeper)
+    this.#sweeper = null
+    await this.#sweeping
+  }
+
+  /** Before each query: starts the sweep timer once, and waits for the table when it must be created. */
+  #begin (): Promise<void> | undefined {
+    if (this.#sweeper === null && this.#sweepMs > 0 && !this.#closed) {
+      this.#sweeper = setInterval(this.#sweepInBackground, this.#sweepMs).unref()
+    }
+    if (!this.#mustCreate) return undefined
+    this.#creating ??= this.#pool.query(this.#sql.create).then(() => {
+      this.#mustCreate = false
+    }, (error: unknown) => {
+      // The database may be down at startup: the next call tries again.
+      this.#creating = null
+      throw error
+    })
+    return this.#creating
+  }
+
+  readonly #sweepInBackground = (): void => {
+    // One sweep at a time; a failure (the database is down) waits for the next round, and the
+    // requests meanwhile get their 503s: never an unhandled rejection.
+    if (this.#sweeping !== null) return
+    this.#sweeping = this.sweep().then(() => {}, () => {}).finally(() => {
+      this.#sweeping = null
+    })
+  }
+}
