@@ -77,9 +77,9 @@ for (const under of factoriesUnderTest) {
       write = [[second, secondValue]]
       const changed = await app.inject({ method: 'POST', url: '/write', headers: { cookie } })
       assert.equal(changed.statusCode, 200)
-      // A stateless factory seals the session into a new cookie at every save.
-      const resealed = cookieValueIn(changed.headers['set-cookie']) as string
-      cookie = `sid=${encodeURIComponent(resealed)}`
+      // A stateless factory seals the session into a new cookie at every save; a store keeps the id, and the cookie.
+      const resealed = cookieValueIn(changed.headers['set-cookie'])
+      if (resealed !== undefined) cookie = `sid=${encodeURIComponent(resealed)}`
       assert.equal((await app.inject({ method: 'GET', url: '/read', headers: { cookie } })).statusCode, 200)
       assert.deepStrictEqual(seen, objectOf([[first, firstValue], [second, secondValue]]))
       assert.deepEqual(Object.keys(Object.prototype), [], 'Object.prototype gained a key')

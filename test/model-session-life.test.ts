@@ -90,7 +90,8 @@ function predict (model: Model, route: Route, cookie: Issued | null, arg: string
     if (loaded === null) return fresh(changed)
     loaded.stored.data = changed
     loaded.stored.touchedAt = now
-    return { view: viewOf(changed), outcome: { kind: 'set', id: loaded.id }, created: null }
+    // The same id: the browser's cookie stays right, so none is sent unless it must be re-signed.
+    return { view: viewOf(changed), outcome: renew ? { kind: 'set', id: loaded.id } : { kind: 'none' }, created: null }
   }
 
   switch (route) {
