@@ -28,7 +28,8 @@ async function buildWsApp (factory: SessionFactory<any>): Promise<{ app: Fastify
     socket.send(JSON.stringify({ user: request.session.get('user') ?? null }))
     socket.on('message', (raw) => {
       const message = JSON.parse(String(raw)) as Message
-      request.session.set('last', message.text)
+      if (message.text === 'logout') request.session.destroy()
+      else request.session.set('last', message.text)
       const saving = message.save ? request.session.save() : Promise.resolve()
       saving.then(
         () => socket.send(JSON.stringify({ done: message.text })),
@@ -118,6 +119,9 @@ for (const [name, make] of [['MemoryFactory', () => new MemoryFactory()], ['Seed
 
     t.equal(client.upgrade?.statusCode, 101)
     t.equal(client.upgrade?.headers['set-cookie'], undefined, 'the 101 response carries no Set-Cookie')
+
+    t.same(await client.say('logout', true), { done: 'logout' })
+    t.same(await read(port, cookie), {}, 'destroy() then save() removed the record: the cookie no longer opens it')
     await client.close()
   })
 }
