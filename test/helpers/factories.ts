@@ -50,6 +50,25 @@ export class SeedStyleFactory implements SessionFactory<any> {
   }
 }
 
+/** A user's factory that answers synchronously (values, never promises); JSON in between, as a real store. */
+export class SyncJsonFactory implements SessionFactory<any> {
+  readonly rows = new Map<string, string>()
+
+  load (id: string): Session<any> | null {
+    const row = this.rows.get(id)
+    return row === undefined ? null : Session.fromJSON(JSON.parse(row))
+  }
+
+  save (session: Session<any>): string {
+    this.rows.set(session.id as string, JSON.stringify(session))
+    return session.id as string
+  }
+
+  destroy (id: string): boolean {
+    return this.rows.delete(id)
+  }
+}
+
 export type Fault = 'throw' | 'reject' | 'hang' | 'slow' | 'garbage'
 
 /** A factory that fails the chosen methods in the chosen way, and otherwise behaves. */
