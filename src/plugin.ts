@@ -251,7 +251,7 @@ class SessionManager {
   /** A touch when the last one is a tenth of the idle timeout old; null when none is due. */
   #touchIfDue (state: RequestState, session: Session, refresh: boolean): Maybe<void> | null {
     const now = Date.now()
-    if (now - session.touchedAt < this.#touchEveryMs) return null
+    if (now - session.touchedAt < this.#touchEvery(session)) return null
     // A factory without touch (a stateless one) is rolled by a save and a new cookie.
     if (this.guard.factory.touch === undefined) return this.#save(state, session)
     this.#stamp(session, now)
@@ -314,7 +314,6 @@ class SessionManager {
     const data = session.data as Record<string, unknown>
     for (const key of internals.changedKeys(session)) assertJson(data[key], `/${key}`)
     const now = Date.now()
-    const due = now - session.touchedAt >= this.#touchEveryMs
     if (wasNew) {
       const id = this.#options.idGenerator()
       if (!isCookieSafe(id)) throw new InvalidOptions('idGenerator() must return a non-empty string of printable ASCII without spaces, quotes, commas, semicolons or backslashes')
@@ -326,7 +325,8 @@ class SessionManager {
       internals.markSaved(session, id)
       if (!sameCookie || wasNew) return this.#setCookie(state, id, now, this.#maxAge(session))
       // The same id again: the cookie the browser holds is right, unless its lifetime or signature must change.
-      if (lifetimeChanged || (!sharedCacheable(state) && (state.renew || (due && this.#options.rolling && this.#maxAge(session) !== undefined)))) {
+      // A persistent cookie is rolled with every save, as its session is.
+      if (lifetimeChanged || (!sharedCacheable(state) && (state.renew || (this.#options.rolling && this.#maxAge(session) !== undefined)))) {
         return this.#resend(state, session, now)
       }
     })
@@ -350,6 +350,12 @@ class SessionManager {
     return then(this.guard.call<Session | null>('load', id), (found) => {
       if (found !== null) this.#setCookie(state, id, now, this.#maxAge(session))
     })
+  }
+
+  /** How often an unchanged session is touched: a tenth of the idle timeout, or of a shorter persistent cookie's life. */
+  #touchEvery (session: Session): number {
+    const maxAge = this.#maxAge(session)
+    return maxAge === undefined ? this.#touchEveryMs : Math.min(this.#touchEveryMs, maxAge * 100)
   }
 
   #maxAge (session: Session): number | undefined {
