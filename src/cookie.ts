@@ -57,6 +57,11 @@ export class SessionCookie {
     return jar?.[this.name]
   }
 
+  /** The cookie's value in a Cookie header, for code outside a route. */
+  readHeader (header: string): string | undefined {
+    return this.#fastify.parseCookie(header)[this.name]
+  }
+
   sign (id: string): string {
     return this.#signer.sign(id)
   }

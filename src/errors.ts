@@ -65,6 +65,18 @@ export const StoreReservedKey = createError(
   TypeError
 )
 
+export const NoUserIndex = createError(
+  'FST_SESSION_NO_USER_INDEX',
+  '%s has no user index (no sessionsOf method), so a user\'s sessions cannot be listed or ended; use MemoryFactory, RedisFactory or PostgresFactory, or give your factory a sessionsOf(userId) method',
+  500
+)
+
+export const IdChanged = createError(
+  'FST_SESSION_ID_CHANGED',
+  'A session loaded outside a route cannot get a new id (%s asked for one): there is no response to carry the new cookie; change the id in a route, or use a store-backed factory',
+  500
+)
+
 export const errors = {
   FST_SESSION_INVALID_OPTIONS: InvalidOptions,
   FST_SESSION_STORE_UNAVAILABLE: StoreUnavailable,
@@ -75,5 +87,7 @@ export const errors = {
   FST_SESSION_DETACHED: Detached,
   FST_SESSION_NOT_LOADED: NotLoaded,
   FST_SESSION_CORRUPT_RECORD: CorruptRecord,
-  FST_SESSION_STORE_RESERVED_KEY: StoreReservedKey
+  FST_SESSION_STORE_RESERVED_KEY: StoreReservedKey,
+  FST_SESSION_NO_USER_INDEX: NoUserIndex,
+  FST_SESSION_ID_CHANGED: IdChanged
 } as const

@@ -7,11 +7,19 @@ import { putCookie, sharedCacheable, varyCookie, type HeaderTarget } from './hea
 import { isCookieSafe } from './id.js'
 import { resolveOptions, type ResolvedOptions, type SessionPluginOptions } from './options.js'
 import { MAX_AGE_KEY, Session, assertJson, internals, readTimestamp, type SessionOwner } from './session.js'
+import { Sessions } from './sessions.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The request's session (or the name given by the `decorator` option). */
     session: Session
+  }
+  interface FastifyInstance {
+    /**
+     * The sessions of this registration outside a request: a user's sessions (list, end, end
+     * all) and the session behind a Cookie header. Named after `decorator` plus "s".
+     */
+    sessions: Sessions
   }
   interface FastifyContextConfig {
     /** `false` skips loading and saving the session on this route. */
@@ -34,6 +42,18 @@ export async function plugin (fastify: FastifyInstance, options: SessionPluginOp
       return manager.sessionOf((this as WithState)[kState])
     }
   })
+
+  fastify.decorate(`${resolved.decorator}s`, new Sessions({
+    guard: manager.guard,
+    cookie: manager.cookie,
+    secret: resolved.secrets[0] as string,
+    prepareSave: (session, now) => manager.prepareSave(session, now),
+    isExpired: (session, now) => manager.isExpired(session, now),
+    idOf (request) {
+      const state = (request as WithState)[kState]
+      return state?.session?.id ?? state?.cookieId ?? null
+    }
+  }))
 
   fastify.addHook('onRequest', function loadSession (request, reply, done) {
     if (!manager.inScope(request)) return done()
@@ -179,7 +199,7 @@ class SessionManager {
       state.stale = true
       return
     }
-    if (this.#isExpired(session, Date.now())) {
+    if (this.isExpired(session, Date.now())) {
       state.request.log.debug('session: past its idle or absolute timeout, starting a fresh session')
       state.stale = true
       if (this.guard.factory.destroy === undefined) return
@@ -311,15 +331,8 @@ class SessionManager {
   #save (state: RequestState, session: Session): Maybe<void> {
     const wasNew = session.isNew
     const lifetimeChanged = internals.keyChanged(session, MAX_AGE_KEY)
-    const data = session.data as Record<string, unknown>
-    for (const key of internals.changedKeys(session)) assertJson(data[key], `/${key}`)
     const now = Date.now()
-    if (wasNew) {
-      const id = this.#options.idGenerator()
-      if (!isCookieSafe(id)) throw new InvalidOptions('idGenerator() must return a non-empty string of printable ASCII without spaces, quotes, commas, semicolons or backslashes')
-      session.id = id
-    }
-    this.#stamp(session, now)
+    this.prepareSave(session, now)
     return then(this.guard.call<string>('save', session), (id) => {
       const sameCookie = id === state.cookieId
       internals.markSaved(session, id)
@@ -330,6 +343,18 @@ class SessionManager {
         return this.#resend(state, session, now)
       }
     })
+  }
+
+  /** Before any save: the changed values checked, a new session named (a cookie-safe id), the session stamped. */
+  prepareSave (session: Session, now: number): void {
+    const data = session.data as Record<string, unknown>
+    for (const key of internals.changedKeys(session)) assertJson(data[key], `/${key}`)
+    if (session.isNew) {
+      const id = this.#options.idGenerator()
+      if (!isCookieSafe(id)) throw new InvalidOptions('idGenerator() must return a non-empty string of printable ASCII without spaces, quotes, commas, semicolons or backslashes')
+      session.id = id
+    }
+    this.#stamp(session, now)
   }
 
   /** Stamps the session before a save or touch: its activity, expiry and user. */
@@ -363,7 +388,7 @@ class SessionManager {
     return own ?? this.#options.cookie.maxAge
   }
 
-  #isExpired (session: Session, now: number): boolean {
+  isExpired (session: Session, now: number): boolean {
     // Fails closed: a missing timestamp is NaN, and NaN is never "recent enough". Present but
     // not a number (nor a numeric string) is a corrupt record: 503.
     let touchedAt: number, createdAt: number

@@ -1,0 +1,145 @@
+import { createHmac } from 'node:crypto'
+import type { FastifyRequest } from 'fastify'
+import type { SessionCookie } from './cookie.js'
+import { IdChanged, NoUserIndex } from './errors.js'
+import type { IndexedSession } from './factory.js'
+import type { FactoryGuard } from './guard.js'
+import { Session, internals, type SessionData, type SessionOwner } from './session.js'
+
+/** One live session of a user, as `list()` shows it: never its id, which is a bearer credential. */
+export interface UserSession {
+  /** Opaque and stable: what `end()` takes. */
+  handle: string
+  createdAt: number
+  /** When the session was last saved or touched (epoch ms). */
+  lastSeenAt: number
+  expiresAt: number | null
+  /** It is the session of the request passed to `list()`. */
+  current: boolean
+}
+
+/** What the instance API needs of the plugin's session manager. */
+export interface SessionEngine {
+  readonly guard: FactoryGuard
+  readonly cookie: SessionCookie
+  readonly secret: string
+  prepareSave (session: Session, now: number): void
+  isExpired (session: Session, now: number): boolean
+  /** The id of the session a request holds (loaded or saved), or null. */
+  idOf (request: FastifyRequest): string | null
+}
+
+/** Anything that carries a Cookie header: an IncomingMessage, a Fastify request, a socket.io handshake. */
+export interface WithCookieHeader {
+  headers: { cookie?: string | undefined }
+}
+
+/**
+ * The sessions of one plugin registration, outside the request lifecycle: a user's sessions
+ * (list them, end one, end all: "sign out everywhere"), and the session behind a Cookie header
+ * for code that runs outside a route (socket.io, a raw WebSocket server, server-sent events).
+ */
+export class Sessions<D extends object = SessionData> {
+  readonly #engine: SessionEngine
+  readonly #detached: SessionOwner
+
+  constructor (engine: SessionEngine) {
+    this.#engine = engine
+    this.#detached = { saveNow: (session) => this.#saveDetached(session) }
+  }
+
+  /** The user's live sessions, oldest first; `request` marks the one it holds as `current`. */
+  async list (userId: string, options: { request?: FastifyRequest } = {}): Promise<UserSession[]> {
+    const current = options.request === undefined ? null : this.#engine.idOf(options.request)
+    const found = await this.#indexed(userId)
+    return found
+      .map((entry) => ({
+        handle: this.#handleOf(entry.id),
+        createdAt: entry.createdAt,
+        lastSeenAt: entry.touchedAt,
+        expiresAt: entry.expiresAt,
+        current: entry.id === current
+      }))
+      .sort((a, b) => a.createdAt - b.createdAt)
+  }
+
+  /** Ends the user's session with this handle; false when it is not (or no longer) theirs. */
+  async end (userId: string, handle: string): Promise<boolean> {
+    const entry = (await this.#indexed(userId)).find((candidate) => this.#handleOf(candidate.id) === handle)
+    if (entry === undefined) return false
+    await this.#destroy(entry.id)
+    return true
+  }
+
+  /** Ends every session of the user, on every instance; `except` keeps the one that request holds. How many ended. */
+  async endAll (userId: string, options: { except?: FastifyRequest } = {}): Promise<number> {
+    const keep = options.except === undefined ? null : this.#engine.idOf(options.except)
+    const ending = (await this.#indexed(userId)).filter((entry) => entry.id !== keep)
+    await Promise.all(ending.map((entry) => this.#destroy(entry.id)))
+    return ending.length
+  }
+
+  /**
+   * The session behind a Cookie header (or a request carrying one), with the same signature
+   * check, timeouts and errors as a route; null for none, a forged cookie, or a dead session.
+   * `await session.save()` writes changes back (the id, and so the client's cookie, stays).
+   */
+  async load (source: string | WithCookieHeader | undefined): Promise<Session<D> | null> {
+    const header = typeof source === 'string' ? source : source?.headers.cookie
+    if (header === undefined || header === '') return null
+    const value = this.#engine.cookie.readHeader(header)
+    if (value === undefined) return null
+    const signed = this.#engine.cookie.unsign(value)
+    if (signed === null) return null
+    const session = await this.#engine.guard.call<Session | null>('load', signed.id)
+    if (session === null) return null
+    if (this.#engine.isExpired(session, Date.now())) {
+      await this.#destroy(signed.id)
+      return null
+    }
+    session.id ??= signed.id
+    internals.setOwner(session, this.#detached)
+    return session as unknown as Session<D>
+  }
+
+  /**
+   * Stores a new session holding `data` in the factory and answers the Cookie header that
+   * carries it (`sid=<signed id>`): what a test sends to start logged in.
+   */
+  async cookieFor (data: Partial<D>): Promise<string> {
+    const session = new Session<any>(data)
+    this.#engine.prepareSave(session, Date.now())
+    const id = await this.#engine.guard.call<string>('save', session)
+    return `${this.#engine.cookie.name}=${encodeURIComponent(this.#engine.cookie.sign(id))}`
+  }
+
+  async #indexed (userId: string): Promise<IndexedSession[]> {
+    const factory = this.#engine.guard.factory
+    if (typeof factory.sessionsOf !== 'function') throw new NoUserIndex(factory.constructor?.name ?? 'the factory')
+    return await this.#engine.guard.call<IndexedSession[]>('sessionsOf', userId)
+  }
+
+  async #destroy (id: string): Promise<void> {
+    if (this.#engine.guard.factory.destroy !== undefined) await this.#engine.guard.call('destroy', id)
+  }
+
+  #handleOf (id: string): string {
+    return createHmac('sha256', this.#engine.secret).update(`handle:${id}`).digest('base64url').slice(0, 22)
+  }
+
+  /** `session.save()` of a session loaded outside a route: no reply, so no cookie can change. */
+  async #saveDetached (session: Session): Promise<void> {
+    const id = session.id as string
+    if (internals.destroyed(session)) {
+      await this.#destroy(id)
+      internals.markNew(session)
+      return
+    }
+    if (internals.regenerated(session)) throw new IdChanged('regenerate()')
+    if (!session.isModified && !internals.outdated(session)) return
+    this.#engine.prepareSave(session, Date.now())
+    const saved = await this.#engine.guard.call<string>('save', session)
+    if (saved !== id) throw new IdChanged('this factory')
+    internals.markSaved(session, saved)
+  }
+}
