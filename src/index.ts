@@ -10,7 +10,7 @@ export const sessionPlugin = fp(plugin, {
 export default sessionPlugin
 export { Session } from './session.js'
 export type { SessionData, SessionRecord } from './session.js'
-export type { SessionFactory } from './factory.js'
+export type { IndexedSession, MaybePromise, SessionFactory } from './factory.js'
 export { optionsSchema } from './options.js'
 export type { SessionPluginOptions } from './options.js'
 export { errors } from './errors.js'
