@@ -85,9 +85,10 @@ app.inject('/').then(async (response) => {
 
 const KIT = `
 import { MemoryFactory } from 'fastify-session-factory'
-import { runFactorySuite } from 'fastify-session-factory/testing'
+import { runFactorySuite, runPluginSuite } from 'fastify-session-factory/testing'
 
-runFactorySuite('MemoryFactory', () => new MemoryFactory())
+runFactorySuite('MemoryFactory', () => new MemoryFactory(), { groups: { userIndex: false } })
+runPluginSuite('MemoryFactory', () => new MemoryFactory())
 `
 
 const TS_ESM = `
@@ -244,7 +245,8 @@ t.test('the packed tarball installs and works from ESM, CommonJS, TypeScript and
   t.same(JSON.parse(cjs.stdout), { requireModule: true, status: 200, cookie: true, sameExport: true, fromExpressStore: 'function' }, 'CommonJS: require() of the ES module works')
 
   t.equal(kit.code, 0, 'node --test kit.test.mjs', { output: kit.code === 0 ? '' : kit.stdout + kit.stderr })
-  t.match(kit.stdout, /^# pass 12$/m, 'the conformance kit ran its 12 checks on MemoryFactory')
+  t.match(kit.stdout, /^# pass 22$/m, 'the conformance kit ran its 16 factory checks and 6 plugin checks on MemoryFactory')
+  t.match(kit.stdout, /^# skipped 5$/m, 'and skipped the user index group it was told to')
   t.match(kit.stdout, /^# fail 0$/m)
 
   t.equal(types.code, 0, 'the type-check ran', { stderr: types.stderr })

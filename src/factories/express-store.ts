@@ -186,7 +186,7 @@ class ExpressStoreFactory<D extends object> implements SessionFactory<D> {
 
   /** Resolves to nothing: an express store's destroy does not say whether the record was live. */
   destroy (id: string): Promise<void> {
-    return this.#queue(id, () => call(this.#store, 'destroy', id))
+    return this.#queue(id, async () => { await call(this.#store, 'destroy', id) })
   }
 
   async #read (id: string, now: number): Promise<StoredSession | null> {

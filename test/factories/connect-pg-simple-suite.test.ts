@@ -1,23 +1,26 @@
 // connect-pg-simple 10 (on `pg`) through fromExpressStore, against the local PostgreSQL.
-import { after, before, test } from 'node:test'
+import t from 'tap'
 import connectPgSimple from 'connect-pg-simple'
-import { fromExpressStore } from '../../src/index.js'
-import { runFactorySuite } from '../../src/testing.js'
+import { fromExpressStore, type SessionFactory } from '../../src/index.js'
+import { runFactorySuite, runPluginSuite } from '../../src/testing.js'
 import { connectPostgres, createSessionTable, expressSession, uniqueName } from '../helpers/express-stores.js'
+import { EXPRESS_STORE_SKIPS, tapRunner } from '../helpers/suite-runners.js'
 
 const pool = await connectPostgres()
 if (typeof pool === 'string') {
-  test('connect-pg-simple conformance', { skip: pool }, () => {})
+  t.test('connect-pg-simple conformance', { skip: pool }, () => {})
 } else {
   const PGStore = connectPgSimple(expressSession)
   const tableName = uniqueName('fsf_session')
   let dropTable = async (): Promise<void> => {}
-  before(async () => {
+  t.before(async () => {
     dropTable = await createSessionTable(pool, tableName)
   })
-  after(async () => {
+  t.teardown(async () => {
     await dropTable()
     await pool.end()
   })
-  runFactorySuite('fromExpressStore(connect-pg-simple)', () => fromExpressStore(new PGStore({ pool, tableName, pruneSessionInterval: false })))
+  const make = (): SessionFactory => fromExpressStore(new PGStore({ pool, tableName, pruneSessionInterval: false }))
+  runFactorySuite('fromExpressStore(connect-pg-simple)', make, { test: tapRunner(), groups: { userIndex: false }, skip: EXPRESS_STORE_SKIPS })
+  runPluginSuite('fromExpressStore(connect-pg-simple)', make, { test: tapRunner() })
 }

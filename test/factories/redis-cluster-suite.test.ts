@@ -1,17 +1,17 @@
-// The conformance suite on RedisFactory through an ioredis Cluster client, against a 3-master
+// The conformance suites on RedisFactory through an ioredis Cluster client, against a 3-master
 // Redis Cluster this file starts on ports of its own and tears down at the end.
-import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { after, before, test } from 'node:test'
+import t from 'tap'
 import { Cluster } from 'ioredis'
 import { RedisFactory, Session, type SessionFactory } from '../../src/index.js'
-import { runFactorySuite } from '../../src/testing.js'
+import { runFactorySuite, runPluginSuite } from '../../src/testing.js'
 import { RECOMMENDED, RedisCluster, binariesSkipReason, keysUnder, randomPrefix, removeKeys } from '../helpers/redis.js'
+import { tapRunner, userIndexTodo } from '../helpers/suite-runners.js'
 
 const skip = binariesSkipReason('redis-server', 'redis-cli')
 
 if (skip !== null) {
-  test('RedisFactory conformance on Redis Cluster', { skip }, () => {})
+  t.test('RedisFactory conformance on Redis Cluster', { skip }, () => {})
 } else {
   const base = randomPrefix()
   const prefixes = new WeakMap<SessionFactory<any>, string>()
@@ -19,7 +19,7 @@ if (skip !== null) {
   let client: Cluster
   let made = 0
 
-  before(async () => {
+  t.before(async () => {
     servers = await RedisCluster.start()
     client = new Cluster(servers.nodes, {
       enableOfflineQueue: false,
@@ -27,21 +27,26 @@ if (skip !== null) {
     })
     await once(client, 'ready')
   })
-  after(async () => {
+  t.teardown(async () => {
     await client?.quit()
     await servers?.stop()
   })
 
-  runFactorySuite('RedisFactory on a 3-master Redis Cluster', () => {
+  const make = (): RedisFactory => {
     const prefix = `${base}${made++}:`
     const factory = new RedisFactory({ client, prefix })
     prefixes.set(factory, prefix)
     return factory
-  }, {
-    cleanup: (factory) => removeKeys(client, prefixes.get(factory) as string)
-  })
+  }
+  const cleanup = (factory: SessionFactory<any>): Promise<void> => removeKeys(client, prefixes.get(factory) as string)
+  const todo = {
+    'keeps-expires-at': 'RedisFactory.load() does not restore expiresAt yet',
+    ...userIndexTodo('RedisFactory has no sessionsOf() yet')
+  }
+  runFactorySuite('RedisFactory on a 3-master Redis Cluster', make, { test: tapRunner(), cleanup, todo })
+  runPluginSuite('RedisFactory on a 3-master Redis Cluster', make, { test: tapRunner(), cleanup })
 
-  test('sessions were spread over all three masters, and none is left', async () => {
+  t.test('sessions were spread over all three masters, and none is left', async (t) => {
     const factory = new RedisFactory({ client, prefix: base })
     const ids: string[] = []
     for (let i = 0; i < 30; i++) {
@@ -50,9 +55,9 @@ if (skip !== null) {
       ids.push(await factory.save(session))
     }
     const perMaster = await Promise.all(client.nodes('master').map((node) => node.dbsize()))
-    assert.equal(perMaster.length, 3)
-    assert.ok(perMaster.every((count) => count > 0), 'each master holds some sessions')
+    t.equal(perMaster.length, 3)
+    t.ok(perMaster.every((count) => count > 0), 'each master holds some sessions')
     for (const id of ids) await factory.destroy(id)
-    assert.deepEqual(await keysUnder(client, base), [])
+    t.same(await keysUnder(client, base), [])
   })
 }

@@ -1,40 +1,40 @@
-// The conformance suite on RedisFactory, against the Redis at 127.0.0.1:6379.
-import assert from 'node:assert/strict'
-import { after, before, test } from 'node:test'
+// The conformance suites on RedisFactory, against the Redis at 127.0.0.1:6379.
+import t from 'tap'
 import type { Redis } from 'ioredis'
 import { RedisFactory, type SessionFactory } from '../../src/index.js'
-import { runFactorySuite } from '../../src/testing.js'
+import { runFactorySuite, runPluginSuite } from '../../src/testing.js'
 import { keysUnder, randomPrefix, removeKeys, sharedClient, sharedRedisSkipReason } from '../helpers/redis.js'
+import { tapRunner, userIndexTodo } from '../helpers/suite-runners.js'
 
 const skip = await sharedRedisSkipReason()
 
 if (skip !== null) {
-  test('RedisFactory conformance on 127.0.0.1:6379', { skip }, () => {})
+  t.test('RedisFactory conformance on 127.0.0.1:6379', { skip }, () => {})
 } else {
   // Each check gets its own prefix under this file's, and removes its keys afterwards.
   const base = randomPrefix()
   const prefixes = new WeakMap<SessionFactory<any>, string>()
-  let client: Redis
+  const client: Redis = await sharedClient()
   let made = 0
+  t.teardown(() => client.quit())
 
-  before(async () => {
-    client = await sharedClient()
-  })
-  after(async () => {
-    await client.quit()
-  })
-
-  runFactorySuite('RedisFactory', () => {
+  const make = (): RedisFactory => {
     const prefix = `${base}${made++}:`
     const factory = new RedisFactory({ client, prefix })
     prefixes.set(factory, prefix)
     return factory
-  }, {
-    cleanup: (factory) => removeKeys(client, prefixes.get(factory) as string)
-  })
+  }
+  const cleanup = (factory: SessionFactory<any>): Promise<void> => removeKeys(client, prefixes.get(factory) as string)
 
-  test('the suite left no key behind', async () => {
-    assert.ok(made > 0)
-    assert.deepEqual(await keysUnder(client, base), [])
+  const todo = {
+    'keeps-expires-at': 'RedisFactory.load() does not restore expiresAt yet',
+    ...userIndexTodo('RedisFactory has no sessionsOf() yet')
+  }
+  runFactorySuite('RedisFactory', make, { test: tapRunner(), cleanup, todo })
+  runPluginSuite('RedisFactory', make, { test: tapRunner(), cleanup })
+
+  t.test('the suites left no key behind', async (t) => {
+    t.ok(made > 0)
+    t.same(await keysUnder(client, base), [])
   })
 }

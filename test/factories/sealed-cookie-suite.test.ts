@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { SealedCookieFactory } from '../../src/index.js'
-import { runFactorySuite } from '../../src/testing.js'
+import { runFactorySuite, runPluginSuite } from '../../src/testing.js'
+import { tapRunner } from '../helpers/suite-runners.js'
 
-runFactorySuite('SealedCookieFactory', () => new SealedCookieFactory({ keys: randomBytes(32) }), { stateless: true })
+const make = (): SealedCookieFactory => new SealedCookieFactory({ keys: randomBytes(32) })
+runFactorySuite('SealedCookieFactory', make, { test: tapRunner(), stateless: true, groups: { userIndex: false } })
+runPluginSuite('SealedCookieFactory', make, { test: tapRunner(), stateless: true })
