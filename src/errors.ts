@@ -48,7 +48,7 @@ export const Detached = createError(
 
 export const NotLoaded = createError(
   'FST_SESSION_NOT_LOADED',
-  'No session on this request: its route has `config: { session: false }`, or a hook read it before the session plugin loaded it',
+  'No session on this request: its route has `config: { session: false }`, the `skip` option matched it, its path is outside `cookie.path`, or a hook read it before the session plugin loaded it',
   500
 )
 

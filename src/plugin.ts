@@ -29,7 +29,10 @@ declare module 'fastify' {
 
 export async function plugin (fastify: FastifyInstance, options: SessionPluginOptions): Promise<void> {
   const resolved = resolveOptions(options)
-  if (!fastify.hasPlugin('@fastify/cookie')) await fastify.register(fastifyCookie)
+  if (!fastify.hasPlugin('@fastify/cookie')) {
+    await fastify.register(fastifyCookie)
+    sayWhenCookieComesLate(fastify)
+  }
 
   const manager = new SessionManager(fastify, resolved)
   // Each registration has its own slot, so several decorators (or sibling scopes) never collide.
@@ -258,7 +261,11 @@ class SessionManager {
     }
     if (session.isModified) return this.#save(state, session)
     // A server-side touch sends no cookie; rolling by a save (a stateless factory) does, so it waits.
-    if (deferCookies) return this.#options.rolling && this.guard.factory.touch !== undefined ? this.#touchIfDue(state, session, false) ?? undefined : undefined
+    // A persistent cookie's refresh rides with the touch, so that touch waits too.
+    if (deferCookies) {
+      const touchAlone = this.#options.rolling && this.guard.factory.touch !== undefined && this.#maxAge(session) === undefined
+      return touchAlone ? this.#touchIfDue(state, session, false) ?? undefined : undefined
+    }
     // An outdated session (sealed with an older key) is rewritten by a save, whatever changed.
     if (internals.outdated(session)) return this.#save(state, session)
     if (this.#options.rolling) {
@@ -435,6 +442,21 @@ class SessionManager {
 }
 
 function noop (): void {}
+
+/**
+ * We registered @fastify/cookie because the app had not. The app registering it afterwards
+ * would fail on a decorator added twice, with nothing saying why: name the fix instead.
+ */
+function sayWhenCookieComesLate (fastify: FastifyInstance): void {
+  const decorate = fastify.decorate
+  fastify.decorate = function (this: FastifyInstance, name: string | symbol, ...rest: unknown[]) {
+    // Installed once ours has decorated it: here or in a child scope, this name would collide.
+    if (name === 'serializeCookie') {
+      throw new InvalidOptions('@fastify/cookie is registered already: fastify-session-factory registered it because the app had not. Register @fastify/cookie before fastify-session-factory (with your own options), and it is used as it is')
+    }
+    return (decorate as (...args: unknown[]) => FastifyInstance).call(this, name, ...rest)
+  } as typeof decorate
+}
 
 /** RFC 6265 §5.1.4 path-match of the request's path against the cookie's path. */
 function pathMatches (url: string, path: string): boolean {

@@ -38,7 +38,8 @@ export const MAX_AGE_LIMIT = 34_560_000
  */
 export function readTimestamp (value: unknown, name: string): number {
   if (typeof value === 'number') {
-    if (Number.isFinite(value)) return value
+    // NaN is how fromJSON spells a missing clock.
+    if (Number.isFinite(value) || Number.isNaN(value)) return value
   } else if (value === undefined || value === null) {
     return Number.NaN
   } else if (typeof value === 'string' && /^-?\d+(?:\.\d+)?$/.test(value)) {

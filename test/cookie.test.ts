@@ -218,3 +218,25 @@ t.test('a Set-Cookie line over 4096 bytes fails the save with FST_SESSION_COOKIE
   t.match(tooLarge.json().message, `${lineLength(over)} bytes, over the 4096-byte limit`)
   t.same(setCookies(tooLarge), [], 'no cookie is sent rather than a cookie the browser drops')
 })
+
+t.test('@fastify/cookie registered after the plugin fails with a message that says to register it first', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(sessionPlugin, { factory: new MemoryFactory(), secret: SECRET })
+  await t.rejects(async () => {
+    await app.register(fastifyCookie)
+    await app.ready()
+  }, { code: 'FST_SESSION_INVALID_OPTIONS', message: /before fastify-session-factory/ })
+
+  const first = Fastify()
+  t.teardown(() => first.close())
+  await first.register(fastifyCookie, { parseOptions: { path: '/' } })
+  await first.register(sessionPlugin, { factory: new MemoryFactory(), secret: SECRET })
+  first.get('/', async (request, reply) => {
+    reply.setCookie('theme', 'dark')
+    request.session.set('a', 1)
+    return 'ok'
+  })
+  const names = setCookies(await first.inject('/')).map((line) => line.split('=')[0])
+  t.same(names.sort(), ['sid', 'theme'], 'registered first, the app\'s own @fastify/cookie serves both')
+})

@@ -87,7 +87,8 @@ t.test('fromJSON fails closed on timestamps: missing is expired, numeric strings
   t.equal(bigint.touchedAt, 2000)
   t.equal(bigint.expiresAt, 3000)
 
-  for (const bad of [Number.NaN, Infinity, 'soon', '12abc', {}, true]) {
+  t.ok(Number.isNaN(Session.fromJSON({ id: 'x', data: {}, createdAt: Number.NaN, touchedAt: 1 }).createdAt), 'NaN stays NaN: missing, so expired')
+  for (const bad of [Infinity, -Infinity, 'soon', '12abc', {}, true]) {
     t.throws(() => Session.fromJSON({ id: 'x', data: {}, createdAt: bad as never, touchedAt: 1 }), { code: 'FST_SESSION_CORRUPT_RECORD' }, `createdAt ${String(bad)}`)
     t.throws(() => Session.fromJSON({ id: 'x', data: {}, createdAt: 1, touchedAt: bad as never }), { code: 'FST_SESSION_CORRUPT_RECORD' }, `touchedAt ${String(bad)}`)
   }
