@@ -48,6 +48,18 @@ export function readTimestamp (value: unknown, name: string): number {
   throw new CorruptRecord(`its ${name} is not a finite number`)
 }
 
+/** The session's own enumerable fields: what `Object.keys(session)` gives. */
+const OWN_FIELDS = ['id', 'expiresAt', 'createdAt', 'touchedAt', 'userId']
+
+/**
+ * True when a keep list holds every one of the session's own fields: it was built with
+ * `Object.keys(session)`, as @fastify/passport's `keepSessionInfo` does to keep everything
+ * (on @fastify/session the data keys are the session's own properties).
+ */
+function listsOwnFields (keep: readonly string[]): boolean {
+  return OWN_FIELDS.every((field) => keep.includes(field))
+}
+
 /** Callback-style completion for the peers' `regenerate(cb)` / `destroy(cb)`, on a later tick. */
 function settle (callback: ((err?: Error) => void) | undefined): Promise<void> {
   if (typeof callback === 'function') queueMicrotask(() => callback())
@@ -192,7 +204,8 @@ export class Session<D extends object = SessionData> {
 
   /**
    * Gives the session a new id at its next save and destroys the old one (call it at login).
-   * With `keep`, only those keys survive (what @fastify/passport asks for). The promise settles
+   * With `keep`, only those keys survive (what @fastify/passport asks for at login); a keep list
+   * built with `Object.keys(session)` (passport's `keepSessionInfo`) keeps them all. The promise settles
    * at once and `cb` is called on the next tick: the factory work happens when the reply is sent.
    */
   regenerate (keep?: Array<keyof D & string> | ((err?: Error) => void), cb?: (err?: Error) => void): Promise<void> {
@@ -201,7 +214,7 @@ export class Session<D extends object = SessionData> {
       keep = undefined
     }
     this.#regenerated = true
-    if (Array.isArray(keep)) {
+    if (Array.isArray(keep) && !listsOwnFields(keep)) {
       const kept = new Set<string>(keep)
       kept.add(MAX_AGE_KEY)
       for (const key of Object.keys(this.#data)) {

@@ -133,3 +133,20 @@ t.test('assertJson accepts what JSON carries and names the path of what it does 
     t.match(error.message, `"${path}"`)
   }
 })
+
+t.test('regenerate(keep) keeps only the listed keys; a list built with Object.keys(session) keeps them all', async (t) => {
+  const session = new Session({ passport: '1', cart: ['apple'], id: 'data key' }, 'abc')
+  session.regenerate(['passport', 'id'])
+  t.same({ ...session.data }, { passport: '1', id: 'data key' }, 'only the listed keys')
+  t.same(session.changes().deleted, ['cart'], 'the others are deleted')
+
+  const kept = new Session({ cart: ['apple'], theme: 'dark' }, 'abc')
+  const keys = ['passport', ...Object.keys(kept)]
+  t.same(Object.keys(kept).sort(), ['createdAt', 'expiresAt', 'id', 'touchedAt', 'userId'], 'the session\'s own fields, not its data')
+  kept.regenerate(keys)
+  t.same({ ...kept.data }, { cart: ['apple'], theme: 'dark' }, '@fastify/passport keepSessionInfo keeps everything')
+
+  const partial = new Session({ cart: ['apple'], theme: 'dark' }, 'abc')
+  partial.regenerate(['id', 'createdAt', 'theme'])
+  t.same({ ...partial.data }, { theme: 'dark' }, 'a few field names are just keys')
+})
