@@ -91,6 +91,7 @@ function predict (model: Model, route: Route, cookie: Issued | null, arg: string
     loaded.stored.data = changed
     loaded.stored.touchedAt = now
     // The same id: the browser's cookie stays right, so none is sent unless it must be re-signed.
+    if (!renew) count(model, 'kept')
     return { view: viewOf(changed), outcome: renew ? { kind: 'set', id: loaded.id } : { kind: 'none' }, created: null }
   }
 

@@ -84,11 +84,24 @@ app.inject('/').then(async (response) => {
 `
 
 const KIT = `
-import { MemoryFactory } from 'fastify-session-factory'
-import { runFactorySuite, runPluginSuite } from 'fastify-session-factory/testing'
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import Fastify from 'fastify'
+import sessionPlugin, { MemoryFactory } from 'fastify-session-factory'
+import { runFactorySuite, runPluginSuite, sessionCookie } from 'fastify-session-factory/testing'
 
 runFactorySuite('MemoryFactory', () => new MemoryFactory(), { groups: { userIndex: false } })
 runPluginSuite('MemoryFactory', () => new MemoryFactory())
+
+test('sessionCookie() starts an inject test signed in', async () => {
+  const app = Fastify()
+  await app.register(sessionPlugin, { factory: new MemoryFactory(), secret: '${SECRET}', cookie: { secure: true } })
+  app.get('/me', async (request) => ({ user: request.session.get('user') ?? null }))
+  const cookie = await sessionCookie(app, { user: 'ada' })
+  assert.deepEqual((await app.inject({ url: '/me', headers: { cookie } })).json(), { user: 'ada' })
+  assert.deepEqual((await app.inject({ url: '/me', headers: { cookie: cookie + 'x' } })).json(), { user: null }, 'a tampered cookie is anonymous')
+  await app.close()
+})
 `
 
 const TS_ESM = `
@@ -237,7 +250,7 @@ t.test('the packed tarball installs and works from ESM, CommonJS, TypeScript and
   const fromEsm = JSON.parse(esm.stdout)
   t.equal(fromEsm.visits, 2, 'ESM: a session across two requests')
   t.ok(fromEsm.sameExport, 'ESM: the default export is sessionPlugin')
-  for (const name of ['default', 'sessionPlugin', 'Session', 'MemoryFactory', 'fromExpressStore', 'optionsSchema', 'errors']) {
+  for (const name of ['default', 'sessionPlugin', 'Session', 'Sessions', 'generateId', 'MemoryFactory', 'RedisFactory', 'PostgresFactory', 'SealedCookieFactory', 'fromExpressStore', 'optionsSchema', 'errors']) {
     t.ok(fromEsm.exports.includes(name), `ESM exports ${name}`)
   }
 
@@ -245,7 +258,7 @@ t.test('the packed tarball installs and works from ESM, CommonJS, TypeScript and
   t.same(JSON.parse(cjs.stdout), { requireModule: true, status: 200, cookie: true, sameExport: true, fromExpressStore: 'function' }, 'CommonJS: require() of the ES module works')
 
   t.equal(kit.code, 0, 'node --test kit.test.mjs', { output: kit.code === 0 ? '' : kit.stdout + kit.stderr })
-  t.match(kit.stdout, /^# pass 22$/m, 'the conformance kit ran its 16 factory checks and 6 plugin checks on MemoryFactory')
+  t.match(kit.stdout, /^# pass 23$/m, 'the conformance kit ran its 16 factory checks and 6 plugin checks on MemoryFactory, and sessionCookie() signed a test in')
   t.match(kit.stdout, /^# skipped 5$/m, 'and skipped the user index group it was told to')
   t.match(kit.stdout, /^# fail 0$/m)
 
