@@ -1,5 +1,6 @@
 import t from 'tap'
 import Fastify from 'fastify'
+import crypto from 'node:crypto'
 import fastifyCookie, { Signer } from '@fastify/cookie'
 import sessionPlugin, { MemoryFactory, Session, type SessionFactory } from '../src/index.js'
 import { attributesOf, buildApp, Client, OLD_SECRET, SECRET, setCookies } from './helpers/app.js'
@@ -239,4 +240,23 @@ t.test('@fastify/cookie registered after the plugin fails with a message that sa
   })
   const names = setCookies(await first.inject('/')).map((line) => line.split('=')[0])
   t.same(names.sort(), ['sid', 'theme'], 'registered first, the app\'s own @fastify/cookie serves both')
+})
+
+t.test('a cookie\'s signature is checked in constant time (@fastify/cookie\'s Signer, crypto.timingSafeEqual)', async (t) => {
+  const app = await buildApp({ factory: new MemoryFactory() })
+  t.teardown(() => app.close())
+  const client = new Client(app)
+  await client.get('/')
+  const cookie = client.cookie as string
+  const compared: number[] = []
+  const original = crypto.timingSafeEqual
+  crypto.timingSafeEqual = (a, b) => {
+    compared.push(a.byteLength)
+    return original(a, b)
+  }
+  t.teardown(() => { crypto.timingSafeEqual = original })
+  // A value the verified-value cache has not seen, as it would be on a fresh instance.
+  const forged = cookie.slice(0, -2) + (cookie.endsWith('AA') ? 'AB' : 'AA')
+  t.same((await app.inject({ url: '/read', headers: { cookie: forged } })).json().data, {}, 'a forged signature is refused')
+  t.ok(compared.length > 0 && compared.every((length) => length === 43), 'by a constant-time comparison of the two base64 HMACs')
 })

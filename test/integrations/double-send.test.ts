@@ -9,6 +9,7 @@ import t from 'tap'
 import { ChildServer } from '../helpers/child-server.js'
 import type { TapTest as Tap } from '../helpers/redis.js'
 import { randomPrefix, removeKeys, sharedClient, sharedRedisSkipReason } from '../helpers/redis.js'
+import { sharedPool, sharedPostgresSkipReason, uniqueName } from '../helpers/postgres.js'
 
 // One child start (a few seconds on a loaded box) and ~90 requests. A crash costs a restart per
 // case, so a broken build takes longer: allow it to report every case rather than time out.
@@ -16,6 +17,8 @@ t.setTimeout(240_000)
 
 const redisSkip = await sharedRedisSkipReason()
 const prefix = randomPrefix()
+const pgSkip = await sharedPostgresSkipReason()
+const table = uniqueName('double_send')
 
 // One child hosts every factory. A case that crashes it fails, and the next case starts another,
 // so each case reports on its own.
@@ -28,11 +31,16 @@ async function liveServer (): Promise<ChildServer> {
     await server.stop()
   }
   started++
-  server = await ChildServer.start('test/integrations/fixtures/double-send-server.ts', { REDIS_PREFIX: redisSkip === null ? prefix : '' })
+  server = await ChildServer.start('test/integrations/fixtures/double-send-server.ts', { REDIS_PREFIX: redisSkip === null ? prefix : '', PG_TABLE: pgSkip === null ? table : '' })
   return server
 }
 t.teardown(async () => {
   await server?.stop()
+  if (pgSkip === null) {
+    const pool = sharedPool()
+    await pool.query(`DROP TABLE IF EXISTS ${table}`)
+    await pool.end()
+  }
   if (redisSkip !== null) return
   const client = await sharedClient()
   await removeKeys(client, prefix)
@@ -71,6 +79,7 @@ const FACTORIES: Array<{ name: string, stateless?: boolean, skip?: string }> = [
   { name: 'json-async' },
   { name: 'sync' },
   { name: 'redis', ...(redisSkip === null ? {} : { skip: redisSkip }) },
+  { name: 'postgres', ...(pgSkip === null ? {} : { skip: pgSkip }) },
   { name: 'express' }
 ]
 
