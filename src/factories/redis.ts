@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
 import { CorruptRecord, InvalidOptions } from '../errors.js'
-import type { SessionFactory } from '../factory.js'
+import type { IndexedSession, SessionFactory } from '../factory.js'
 import { generateId } from '../id.js'
-import { Session, type SessionData } from '../session.js'
+import { Session, readTimestamp, type SessionData } from '../session.js'
 
 /**
  * The few commands RedisFactory sends. An ioredis (or iovalkey) `Redis` or `Cluster` has them;
@@ -10,7 +10,6 @@ import { Session, type SessionData } from '../session.js'
  */
 export interface RedisClientLike {
   hgetall (key: string): Promise<Record<string, string>>
-  del (key: string): Promise<number>
   evalsha (sha1: string, numkeys: number, ...args: Array<string | number>): Promise<unknown>
   eval (script: string, numkeys: number, ...args: Array<string | number>): Promise<unknown>
   /** A single-node client's pipeline: commands issued together go out in one write. */
@@ -25,13 +24,12 @@ export interface RedisClientLike {
 /** The part of an ioredis / iovalkey pipeline RedisFactory uses. */
 export interface RedisPipelineLike {
   hgetall (key: string): unknown
-  del (key: string): unknown
   evalsha (sha1: string, numkeys: number, ...args: Array<string | number>): unknown
   eval (script: string, numkeys: number, ...args: Array<string | number>): unknown
   exec (): Promise<Array<[Error | null, unknown]> | null>
 }
 
-type Command = 'hgetall' | 'del' | 'evalsha' | 'eval'
+type Command = 'hgetall' | 'evalsha' | 'eval'
 
 /** A command waiting for the batch that goes out at the end of this turn of the event loop. */
 interface Queued {
@@ -53,6 +51,9 @@ export interface RedisFactoryOptions {
 // Metadata and data live in one hash; the `m:` and `d:` namespaces keep user keys off our fields.
 const CREATED_AT = 'm:createdAt'
 const TOUCHED_AT = 'm:touchedAt'
+const EXPIRES_AT = 'm:expiresAt'
+/** The user the session is filed under, as JSON (exact for any string); absent for none. */
+const USER = 'm:userId'
 const DATA = 'd:'
 // Redis keeps UTF-8, where a lone surrogate becomes U+FFFD: such a key is stored JSON-escaped.
 const ESCAPED = 'e:'
@@ -72,31 +73,88 @@ function script (lua: string): Script {
   return { lua, sha: createHash('sha1').update(lua).digest('hex') }
 }
 
-// ARGV: replace (1|0), ttl ms, createdAt, touchedAt, pair count, field/value pairs, fields to delete.
-const SAVE = script(`local key = KEYS[1]
+// Files a session in a user's index (a sorted set of ids scored by expiresAt): drops the entries
+// already expired, and keeps the index alive at least as long as its longest-lived session.
+const FILE = `local function file (index, id, expiresAt, ttl, now)
+  redis.call('ZREMRANGEBYSCORE', index, '-inf', now)
+  redis.call('ZADD', index, expiresAt, id)
+  if redis.call('PTTL', index) < tonumber(ttl) then
+    redis.call('PEXPIRE', index, ttl)
+  end
+end
+`
+
+// KEYS: the session, and its user's index when the script may file it there (a single node).
+// ARGV: replace (1|0), ttl ms, createdAt, touchedAt, expiresAt, user (JSON, '' for none), now, id,
+// pair count, field/value pairs, fields to delete. Answers 0 when the record is gone (it stays
+// gone, and out of every index), else {1} or {1, the user it was filed under until now}.
+const SAVE = script(`${FILE}local key = KEYS[1]
+local kind = redis.call('TYPE', key).ok
+local before = kind == 'hash' and redis.call('HGET', key, '${USER}')
 if ARGV[1] == '1' then
   redis.call('DEL', key)
-elseif redis.call('EXISTS', key) == 0 then
+elseif kind == 'none' then
   return 0
 end
-redis.call('HSET', key, '${CREATED_AT}', ARGV[3], '${TOUCHED_AT}', ARGV[4])
-local last = 5 + tonumber(ARGV[5]) * 2
-for i = 6, last, 1000 do
+redis.call('HSET', key, '${CREATED_AT}', ARGV[3], '${TOUCHED_AT}', ARGV[4], '${EXPIRES_AT}', ARGV[5])
+if ARGV[6] == '' then
+  redis.call('HDEL', key, '${USER}')
+else
+  redis.call('HSET', key, '${USER}', ARGV[6])
+end
+local last = 9 + tonumber(ARGV[9]) * 2
+for i = 10, last, 1000 do
   redis.call('HSET', key, unpack(ARGV, i, math.min(i + 999, last)))
 end
 for i = last + 1, #ARGV, 1000 do
   redis.call('HDEL', key, unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 redis.call('PEXPIRE', key, ARGV[2])
+if KEYS[2] then
+  file(KEYS[2], ARGV[8], ARGV[5], ARGV[2], ARGV[7])
+end
+if before and before ~= ARGV[6] then
+  return {1, before}
+end
+return {1}`)
+
+// KEYS: the session, and the index of the user the plugin stamped (a single node).
+// ARGV: ttl ms, touchedAt, expiresAt, user (JSON, '' for none), now, id. A key that is gone stays
+// gone. The session stays under the user its record names; answers that user when the script
+// did not file it (another node's index, or a user changed by another request meanwhile).
+const TOUCH = script(`${FILE}local key = KEYS[1]
+if redis.call('EXISTS', key) == 0 then
+  return false
+end
+redis.call('HSET', key, '${TOUCHED_AT}', ARGV[2], '${EXPIRES_AT}', ARGV[3])
+redis.call('PEXPIRE', key, ARGV[1])
+local user = redis.call('HGET', key, '${USER}')
+if user and KEYS[2] and user == ARGV[4] then
+  file(KEYS[2], ARGV[6], ARGV[3], ARGV[1], ARGV[5])
+  return false
+end
+return user`)
+
+// Answers {keys removed, the user the session was filed under}.
+const DESTROY = script(`local user = redis.call('TYPE', KEYS[1]).ok == 'hash' and redis.call('HGET', KEYS[1], '${USER}')
+return {redis.call('DEL', KEYS[1]), user}`)
+
+// KEYS: a user's index. ARGV: id, expiresAt, ttl ms, now.
+const INDEX_ADD = script(`${FILE}file(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 return 1`)
 
-// ARGV: ttl ms, touchedAt. A key that is gone stays gone.
-const TOUCH = script(`if redis.call('EXISTS', KEYS[1]) == 0 then
-  return 0
+// KEYS: a user's index. ARGV: the ids to take out.
+const INDEX_REMOVE = script(`for i = 1, #ARGV, 1000 do
+  redis.call('ZREM', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
-redis.call('HSET', KEYS[1], '${TOUCHED_AT}', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1`)
+
+// KEYS: a user's index. ARGV: now. The ids whose expiresAt is still ahead.
+const INDEX_READ = script(`redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+return redis.call('ZRANGE', KEYS[1], 0, -1)`)
+
+// KEYS: a session. What the user index lists of it, and the user it is filed under.
+const META = script(`return redis.call('HMGET', KEYS[1], '${CREATED_AT}', '${TOUCHED_AT}', '${EXPIRES_AT}', '${USER}')`)
 
 function isNoScript (error: unknown): boolean {
   return error instanceof Error && error.message.startsWith('NOSCRIPT')
@@ -105,18 +163,23 @@ function isNoScript (error: unknown): boolean {
 /**
  * Sessions in Redis, Valkey or Redis Cluster, shared by every instance of your app: one hash per
  * session, each key a field, so concurrent requests that change different keys all keep theirs.
+ * A session saved with a user is also filed in that user's index, a sorted set.
  */
 export class RedisFactory<D extends object = SessionData> implements SessionFactory<D> {
   readonly #client: RedisClientLike
   readonly #prefix: string
   readonly #ttlMs: number
-  /** Whether commands are gathered into pipelines (a single-node client that has them). */
-  readonly #batching: boolean
+  /**
+   * A single-node client (it has pipelines and is no Cluster): commands are gathered into
+   * pipelines, and a write script files the session in its user's index in the same step. On a
+   * cluster that index lives in another slot than the session, so it is written next.
+   */
+  readonly #singleNode: boolean
   #queue: Queued[] = []
 
   constructor (options: RedisFactoryOptions) {
     const { client, prefix = 'sess:', ttl = 86_400 } = options ?? {}
-    const methods = ['hgetall', 'del', 'evalsha', 'eval'] as const
+    const methods = ['hgetall', 'evalsha', 'eval'] as const
     if (client == null || methods.some((name) => typeof client[name] !== 'function')) {
       throw new InvalidOptions('RedisFactory client must be an ioredis or iovalkey client (Redis or Cluster)')
     }
@@ -125,7 +188,7 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
     this.#client = client
     this.#prefix = prefix
     this.#ttlMs = ttl * 1000
-    this.#batching = typeof client.pipeline === 'function' && client.isCluster !== true
+    this.#singleNode = typeof client.pipeline === 'function' && client.isCluster !== true
   }
 
   async load (id: string): Promise<Session<D> | null> {
@@ -143,8 +206,14 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
         throw new CorruptRecord('a field holds a value or an escaped key that is not JSON')
       }
     }
-    // Timestamps come back as strings; a missing one makes the session expired (fromJSON fails closed).
-    return Session.fromJSON<D>({ id, data: data as Partial<D>, createdAt: fields[CREATED_AT] as never, touchedAt: fields[TOUCHED_AT] as never })
+    // Timestamps come back as strings; a missing clock makes the session expired (fromJSON fails closed).
+    return Session.fromJSON<D>({
+      id,
+      data: data as Partial<D>,
+      createdAt: fields[CREATED_AT] as never,
+      touchedAt: fields[TOUCHED_AT] as never,
+      expiresAt: fields[EXPIRES_AT] as never
+    })
   }
 
   async save (session: Session<D>): Promise<string> {
@@ -161,43 +230,109 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
       else pairs.push(fieldOf(key), json)
     }
     for (const key of removed) deleted.push(fieldOf(key))
-    await this.#run(SAVE, [
-      SAVE.sha, 1, this.#prefix + id,
+    const { now, expiresAt, ttl } = this.#expiry(session)
+    const user = session.userId == null ? '' : JSON.stringify(session.userId)
+    const keys = [this.#prefix + id]
+    if (user !== '' && this.#singleNode) keys.push(this.#indexKey(user))
+    const answer = await this.#run(SAVE, keys, [
       session.isNew ? 1 : 0,
-      this.#ttl(session),
+      ttl,
       session.createdAt,
       session.touchedAt,
+      expiresAt,
+      user,
+      now,
+      id,
       pairs.length / 2
     ].concat(pairs, deleted))
+    // Destroyed (or expired) while this request ran: it stays gone, and so out of every index.
+    if (answer === 0) return id
+    const before = (answer as Array<string | null>)[1]
+    await Promise.all([
+      user !== '' && !this.#singleNode ? this.#file(user, id, expiresAt, ttl, now) : undefined,
+      before == null ? undefined : this.#run(INDEX_REMOVE, [this.#indexKey(before)], [id])
+    ])
     return id
   }
 
   async touch (session: Session<D>): Promise<void> {
     if (session.id === null) return
-    await this.#run(TOUCH, [TOUCH.sha, 1, this.#prefix + session.id, this.#ttl(session), session.touchedAt])
+    const { now, expiresAt, ttl } = this.#expiry(session)
+    const user = session.userId == null ? '' : JSON.stringify(session.userId)
+    const keys = [this.#prefix + session.id]
+    if (user !== '' && this.#singleNode) keys.push(this.#indexKey(user))
+    const unfiled = await this.#run(TOUCH, keys, [ttl, session.touchedAt, expiresAt, user, now, session.id]) as string | null
+    if (unfiled !== null) await this.#file(unfiled, session.id, expiresAt, ttl, now)
   }
 
   /** True when a live session was removed. */
   async destroy (id: string): Promise<boolean> {
-    return await this.#send('del', [this.#prefix + id]) as number > 0
+    const [removed, user] = await this.#run(DESTROY, [this.#prefix + id], []) as [number, string | null]
+    if (user != null) await this.#run(INDEX_REMOVE, [this.#indexKey(user)], [id])
+    return removed > 0
   }
 
-  /** Milliseconds until `session.expiresAt`; at least 1, so a late save expires rather than lingers. */
-  #ttl (session: Session<D>): number {
+  /**
+   * The user index: the live sessions last saved with `session.userId === userId`, oldest first.
+   * It reads each listed session's record, so an entry whose session expired, was destroyed or
+   * moved to another user is never listed; the entries of sessions that are gone are pruned.
+   */
+  async sessionsOf (userId: string): Promise<IndexedSession[]> {
+    const user = JSON.stringify(userId)
+    const index = this.#indexKey(user)
     const now = Date.now()
-    return Math.max(1, Math.ceil((session.expiresAt ?? now + this.#ttlMs) - now))
+    const ids = await this.#run(INDEX_READ, [index], [now]) as string[]
+    // On a cluster the sessions are spread over the nodes: each read goes to its own.
+    const records = await Promise.all(ids.map((id) => this.#run(META, [this.#prefix + id], []))) as Array<Array<string | null>>
+    const found: IndexedSession[] = []
+    const gone: string[] = []
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i] as string
+      const [createdAt, touchedAt, expiresAt, owner] = records[i] as Array<string | null>
+      if (createdAt === null) {
+        gone.push(id)
+        continue
+      }
+      const entry = {
+        id,
+        createdAt: readTimestamp(createdAt, 'createdAt'),
+        touchedAt: readTimestamp(touchedAt, 'touchedAt'),
+        expiresAt: readTimestamp(expiresAt, 'expiresAt')
+      }
+      // NaN (a clock missing) is never ahead: such a record fails closed, as load() does.
+      if (owner === user && entry.expiresAt > now) found.push(entry)
+    }
+    if (gone.length > 0) await this.#run(INDEX_REMOVE, [index], gone)
+    return found.sort((a, b) => a.createdAt - b.createdAt)
+  }
+
+  /** A user's index key, from the user's JSON: the id between the braces is the key's hash tag. */
+  #indexKey (user: string): string {
+    return `${this.#prefix}user:{${user.slice(1, -1)}}`
+  }
+
+  #file (user: string, id: string, expiresAt: number, ttl: number, now: number): Promise<unknown> {
+    return this.#run(INDEX_ADD, [this.#indexKey(user)], [id, expiresAt, ttl, now])
+  }
+
+  /** `session.expiresAt` (or the factory's ttl from now), and the milliseconds until then: at least 1, so a late save expires rather than lingers. */
+  #expiry (session: Session<D>): { now: number, expiresAt: number, ttl: number } {
+    const now = Date.now()
+    const expiresAt = session.expiresAt ?? now + this.#ttlMs
+    return { now, expiresAt, ttl: Math.max(1, Math.ceil(expiresAt - now)) }
   }
 
   /**
    * EVALSHA, and EVAL once when the server does not know the script (first use, or after a
-   * restart). `args` are EVALSHA's: the script's SHA1, 1, the key, then the script's ARGV.
+   * restart).
    */
-  async #run (script: Script, args: Array<string | number>): Promise<unknown> {
+  async #run (script: Script, keys: string[], argv: Array<string | number>): Promise<unknown> {
+    const args = [keys.length, ...keys, ...argv]
     try {
-      return await this.#send('evalsha', args)
+      return await this.#send('evalsha', [script.sha, ...args])
     } catch (error) {
       if (!isNoScript(error)) throw error
-      return this.#send('eval', [script.lua, ...args.slice(1)])
+      return this.#send('eval', [script.lua, ...args])
     }
   }
 
@@ -208,7 +343,7 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
    * command still gets its own answer or error.
    */
   #send (command: Command, args: Array<string | number>): Promise<unknown> {
-    if (!this.#batching) return (this.#client[command] as (...args: unknown[]) => Promise<unknown>)(...args)
+    if (!this.#singleNode) return (this.#client[command] as (...args: unknown[]) => Promise<unknown>)(...args)
     return new Promise((resolve, reject) => {
       if (this.#queue.length === 0) setImmediate(this.#flush)
       this.#queue.push({ command, args, resolve, reject })

@@ -43,7 +43,6 @@ async function returningClients (app: Awaited<ReturnType<typeof buildApp>>, coun
 function wrapperOf (real: Redis, own: Partial<RedisClientLike>): RedisClientLike {
   return {
     hgetall: (key) => real.hgetall(key),
-    del: (key) => real.del(key),
     evalsha: (...args) => real.evalsha(...args),
     eval: (...args) => real.eval(...args),
     pipeline: () => real.pipeline(),

@@ -6,7 +6,7 @@ import { Cluster } from 'ioredis'
 import { RedisFactory, Session, type SessionFactory } from '../../src/index.js'
 import { runFactorySuite, runPluginSuite } from '../../src/testing.js'
 import { RECOMMENDED, RedisCluster, binariesSkipReason, keysUnder, randomPrefix, removeKeys } from '../helpers/redis.js'
-import { tapRunner, userIndexTodo } from '../helpers/suite-runners.js'
+import { tapRunner } from '../helpers/suite-runners.js'
 
 const skip = binariesSkipReason('redis-server', 'redis-cli')
 
@@ -39,11 +39,7 @@ if (skip !== null) {
     return factory
   }
   const cleanup = (factory: SessionFactory<any>): Promise<void> => removeKeys(client, prefixes.get(factory) as string)
-  const todo = {
-    'keeps-expires-at': 'RedisFactory.load() does not restore expiresAt yet',
-    ...userIndexTodo('RedisFactory has no sessionsOf() yet')
-  }
-  runFactorySuite('RedisFactory on a 3-master Redis Cluster', make, { test: tapRunner(), cleanup, todo })
+  runFactorySuite('RedisFactory on a 3-master Redis Cluster', make, { test: tapRunner(), cleanup })
   runPluginSuite('RedisFactory on a 3-master Redis Cluster', make, { test: tapRunner(), cleanup })
 
   t.test('sessions were spread over all three masters, and none is left', async (t) => {

@@ -1,6 +1,8 @@
 // How many commands one request costs, read off MONITOR on a redis-server of this test's own.
 // Each command is one round trip: the factory sends one command per factory call (a write is
 // one script), and the plugin makes at most two calls per request (load, then save or touch).
+// Signed-in sessions (the userKey option) add one command where a user index entry must go: a
+// destroy, which learns the user from the record it removes.
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { Redis } from 'ioredis'
@@ -57,9 +59,19 @@ t.test('round trips per request', { skip }, async (t) => {
   await expectCommands('returning reader', () => visitor.get('/read'), ['hgetall'])
   await expectCommands('returning writer', () => visitor.get('/'), ['hgetall', 'evalsha'])
   await expectCommands('visitor on a route that never reads the session', () => new Client(app).get('/untouched'), [])
-  await expectCommands('first login (regenerate: a load checks the old record is there until destroy() has told whether it removes one)', () => visitor.post('/login', { user: 'ada' }), ['hgetall', 'hgetall', 'del', 'evalsha'])
-  await expectCommands('login (regenerate: the old id is destroyed, its answer says it was there)', () => visitor.post('/login', { user: 'ada' }), ['hgetall', 'del', 'evalsha'])
-  await expectCommands('logout', () => visitor.post('/logout'), ['hgetall', 'del'])
+  await expectCommands('first login (regenerate: a load checks the old record is there until destroy() has told whether it removes one; destroy script not cached yet)', () => visitor.post('/login', { user: 'ada' }), ['hgetall', 'hgetall', 'evalsha', 'eval', 'evalsha'])
+  await expectCommands('login (regenerate: the old id is destroyed, its answer says it was there)', () => visitor.post('/login', { user: 'ada' }), ['hgetall', 'evalsha', 'evalsha'])
+  await expectCommands('logout', () => visitor.post('/logout'), ['hgetall', 'evalsha'])
+
+  // With userKey: the save script files the session in its user's index itself (a single node).
+  const signedIn = await buildApp({ factory, userKey: 'user' })
+  t.teardown(() => signedIn.close())
+  const ada = new Client(signedIn)
+  await expectCommands('signed-in: login of a new visitor (the save files the session in the user index)', () => ada.post('/login', { user: 'ada' }), ['evalsha'])
+  await expectCommands('signed-in: returning writer', () => ada.post('/set', { cart: [1] }), ['hgetall', 'evalsha'])
+  await expectCommands('signed-in: first logout (the destroy, then the index entry; index script not cached yet)', () => ada.post('/logout'), ['hgetall', 'evalsha', 'evalsha', 'eval'])
+  await ada.post('/login', { user: 'ada' })
+  await expectCommands('signed-in: logout (the destroy, then the index entry)', () => ada.post('/logout'), ['hgetall', 'evalsha', 'evalsha'])
 
   const idle = new Client(touching)
   await idle.get('/')

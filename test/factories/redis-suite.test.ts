@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis'
 import { RedisFactory, type SessionFactory } from '../../src/index.js'
 import { runFactorySuite, runPluginSuite } from '../../src/testing.js'
 import { keysUnder, randomPrefix, removeKeys, sharedClient, sharedRedisSkipReason } from '../helpers/redis.js'
-import { tapRunner, userIndexTodo } from '../helpers/suite-runners.js'
+import { tapRunner } from '../helpers/suite-runners.js'
 
 const skip = await sharedRedisSkipReason()
 
@@ -26,11 +26,7 @@ if (skip !== null) {
   }
   const cleanup = (factory: SessionFactory<any>): Promise<void> => removeKeys(client, prefixes.get(factory) as string)
 
-  const todo = {
-    'keeps-expires-at': 'RedisFactory.load() does not restore expiresAt yet',
-    ...userIndexTodo('RedisFactory has no sessionsOf() yet')
-  }
-  runFactorySuite('RedisFactory', make, { test: tapRunner(), cleanup, todo })
+  runFactorySuite('RedisFactory', make, { test: tapRunner(), cleanup })
   runPluginSuite('RedisFactory', make, { test: tapRunner(), cleanup })
 
   t.test('the suites left no key behind', async (t) => {

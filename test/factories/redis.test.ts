@@ -70,6 +70,7 @@ function registerTests (): void {
     t.same(await redis.hgetall(key), {
       'm:createdAt': String(session.createdAt),
       'm:touchedAt': String(session.touchedAt),
+      'm:expiresAt': String(session.expiresAt),
       'd:user': '"ada"',
       'd:cart': '[1,2]',
       'd:m:createdAt': '"a user key that looks like metadata"'
@@ -179,6 +180,77 @@ function registerTests (): void {
       await t.rejects(factory.save(session), /WRONGTYPE/)
       t.equal(await redis.get(`${prefix}string`), 'an express-session record, say', 'left as it was')
     })
+  })
+
+  /** A new session filed under `userId`, as the plugin stamps it before a save. */
+  function freshOf (userId: string, ttlMs = 60_000): Session {
+    const session = fresh({ user: userId }, ttlMs)
+    session.userId = userId
+    return session
+  }
+
+  t.test('the user index: a sorted set per user, scored by expiresAt, alive as long as its longest session', async (t) => {
+    const { factory, prefix } = factoryFor(t)
+    const long = freshOf('ada', 60_000)
+    const short = freshOf('ada', 10_000)
+    await factory.save(long)
+    await factory.save(short)
+    const anonymous = await factory.save(fresh({ n: 1 }))
+    t.equal(await redis.hget(`${prefix}${long.id}`, 'm:userId'), '"ada"', 'the record names its user, as JSON')
+    t.equal(await redis.hexists(`${prefix}${anonymous}`, 'm:userId'), 0, 'an anonymous record names none')
+    const index = `${prefix}user:{ada}`
+    t.same(await redis.zrange(index, 0, -1, 'WITHSCORES'), [short.id, String(short.expiresAt), long.id, String(long.expiresAt)])
+    const ttl = await redis.pttl(index)
+    t.ok(ttl > 50_000 && ttl <= 60_000, `PTTL ${ttl} covers the longest session, not the one saved last`)
+    t.same((await keysUnder(redis, prefix)).sort(), [long.id, short.id, anonymous].map((id) => `${prefix}${id}`).concat(index).sort(), 'one index, for the one user')
+
+    await factory.destroy(long.id as string)
+    await factory.destroy(short.id as string)
+    t.equal(await redis.exists(index), 0, 'destroying its sessions empties the index, and Redis drops it')
+  })
+
+  t.test('the record, not the index, says whose session it is; entries of sessions that are gone are pruned', async (t) => {
+    const { factory, prefix } = factoryFor(t)
+    const kept = freshOf('ada')
+    const evicted = freshOf('ada')
+    await factory.save(kept)
+    await factory.save(evicted)
+    // A stray entry, as two saves racing on a cluster can leave: bob's index naming ada's session.
+    await redis.zadd(`${prefix}user:{bob}`, Date.now() + 60_000, kept.id as string)
+    t.same(await factory.sessionsOf('bob'), [], 'ada\'s session is not listed under bob')
+    // A session key removed behind the factory's back (maxmemory eviction, say).
+    await redis.del(`${prefix}${evicted.id}`)
+    t.same((await factory.sessionsOf('ada')).map((entry) => entry.id), [kept.id])
+    t.same(await redis.zrange(`${prefix}user:{ada}`, 0, -1), [kept.id], 'the entry of the evicted session was pruned')
+  })
+
+  t.test('odd user ids each get an index of their own', async (t) => {
+    const { factory } = factoryFor(t)
+    // Lone surrogates turn into U+FFFD on their way to Redis: kept apart only by their escapes.
+    const users = ['ada', '"ada"', 'a}b{c', '', 'x\ud800', 'x\udc00', 'ünï 🍪', 'a\\u0041']
+    const ids: string[] = []
+    for (const user of users) ids.push(await factory.save(freshOf(user)))
+    for (let i = 0; i < users.length; i++) {
+      t.same((await factory.sessionsOf(users[i] as string)).map((entry) => entry.id), [ids[i]], `user #${i} lists its own session alone`)
+    }
+  })
+
+  t.test('a touch keeps the session under the user its record names, with the new expiry', async (t) => {
+    const { factory, prefix } = factoryFor(t)
+    const session = freshOf('ada', 10_000)
+    const id = await factory.save(session)
+    let expiresAt = Date.now() + 90_000
+    // Stamped with no user, or with another (a request that loaded before the user changed).
+    for (const stamped of [null, 'bob']) {
+      const loaded = await factory.load(id) as Session
+      loaded.touchedAt = Date.now()
+      loaded.expiresAt = ++expiresAt
+      loaded.userId = stamped
+      await factory.touch(loaded)
+      t.same(await factory.sessionsOf('ada'), [{ id, createdAt: session.createdAt, touchedAt: loaded.touchedAt, expiresAt }], `stamped ${String(stamped)}: still ada's`)
+      t.equal(await redis.zscore(`${prefix}user:{ada}`, id), String(expiresAt), 'the index entry moved with the expiry')
+      t.same(await factory.sessionsOf('bob'), [])
+    }
   })
 
   t.test('through the plugin, a record it cannot read is a 503, never a crash', async (t) => {
