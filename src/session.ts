@@ -86,8 +86,6 @@ export interface SessionInternals {
   markNew (session: Session<any>): void
   /** After a successful save: the stored record now matches, so nothing is pending. */
   markSaved (session: Session<any>, id: string): void
-  /** Set by a factory whose stored form of the session is out of date (sealed with an older key). */
-  markOutdated (session: Session<any>): void
   /** The plugin saves an outdated session even when its data did not change. */
   outdated (session: Session<any>): boolean
   /** True for a real Session (its private fields exist), not an object that only inherits from the class. */
@@ -339,9 +337,6 @@ export class Session<D extends object = SessionData> {
         session.#deleted = null
         session.#lent = null
         session.#outdated = false
-      },
-      markOutdated (session) {
-        session.#outdated = true
       },
       outdated: (session) => session.#outdated
     }

@@ -6,6 +6,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import sessionPlugin, { MemoryFactory, SealedCookieFactory, Session, type SessionFactory } from '../src/index.js'
 import { sessionCookie } from '../src/testing.js'
 import { Client, SECRET, sessionIdOf } from './helpers/app.js'
+import { SyncJsonFactory } from './helpers/factories.js'
 
 /** An app whose /login stores `user` (the userKey), with routes that list and end sessions. */
 async function buildUserApp (factory: SessionFactory<any> = new MemoryFactory()): Promise<FastifyInstance> {
@@ -133,6 +134,19 @@ t.test('a factory without a user index makes the API fail with FST_SESSION_NO_US
   await t.rejects(app.sessions.end('ada', 'handle'), { code: 'FST_SESSION_NO_USER_INDEX' })
 })
 
+t.test('a factory whose sessionsOf() answers no array fails the API with a 503 error, as any broken answer', async (t) => {
+  const memory = new MemoryFactory()
+  const factory: SessionFactory<any> = {
+    load: (id) => memory.load(id),
+    save: (session) => memory.save(session),
+    sessionsOf: () => ({ length: 0 }) as never
+  }
+  const app = await buildUserApp(factory)
+  t.teardown(() => app.close())
+  await t.rejects(app.sessions.list('ada'), { code: 'FST_SESSION_STORE_UNAVAILABLE' })
+  await t.rejects(app.sessions.endAll('ada'), { code: 'FST_SESSION_STORE_UNAVAILABLE' })
+})
+
 t.test('load() gives the session behind a Cookie header outside a route, and save() writes it back', async (t) => {
   const app = await buildUserApp()
   t.teardown(() => app.close())
@@ -165,7 +179,8 @@ t.test('load() gives the session behind a Cookie header outside a route, and sav
 })
 
 t.test('load() fails closed like a route: an expired session is destroyed, a factory fault is a 503 error', async (t) => {
-  const factory = new MemoryFactory()
+  // This factory keeps expired records (MemoryFactory drops them itself): the plugin's own check is seen.
+  const factory = new SyncJsonFactory()
   const app = Fastify()
   await app.register(sessionPlugin, { factory, secret: SECRET, idleTimeout: 1 })
   app.get('/', async (request) => {
@@ -177,7 +192,9 @@ t.test('load() fails closed like a route: an expired session is destroyed, a fac
   await client.get('/')
   t.ok(await app.sessions.load(client.cookie as string))
   await new Promise((resolve) => setTimeout(resolve, 1100))
+  t.equal(factory.rows.size, 1, 'the factory still holds the idle session')
   t.equal(await app.sessions.load(client.cookie as string), null)
+  t.equal(factory.rows.size, 0, 'load() destroyed it')
 
   const broken = Fastify()
   await broken.register(sessionPlugin, { factory: { load () { throw new Error('down') }, save: () => 'x' }, secret: SECRET })

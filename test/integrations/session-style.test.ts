@@ -118,6 +118,10 @@ t.test('session.options({ maxAge }) gives this session a persistent cookie, in s
     request.session.options({ maxAge: request.body.maxAge })
     return { ok: true }
   })
+  app.post('/forget', async (request) => {
+    request.session.options({ maxAge: null })
+    return { ok: true }
+  })
   t.teardown(() => app.close())
 
   const user = new Client(app)
@@ -128,6 +132,10 @@ t.test('session.options({ maxAge }) gives this session a persistent cookie, in s
 
   const later = await user.post('/set', { cart: ['apple'] })
   t.match(later.headers['set-cookie'], /; Max-Age=3600(;|$)/, 'and keeps that lifetime when the session is saved again')
+
+  const forgotten = await user.post('/forget')
+  t.notMatch(forgotten.headers['set-cookie'], /Max-Age|Expires/, 'options({ maxAge: null }): back to a browser-session cookie')
+  t.notMatch((await user.post('/set', { cart: ['fig'] })).headers['set-cookie'] ?? '', /Max-Age/, 'and so it stays')
 
   const others = new Client(app)
   const plain = await others.post('/set', { cart: ['pear'] })
@@ -214,3 +222,32 @@ for (const store of stores) {
     t.same((await user.get('/read')).json().data, { cart: ['apple', 'pear'], profile: { address: { city: 'Lyon' } } }, 'both changes were stored')
   })
 }
+
+t.test('a cycle made in place in a value read with get() fails loudly (FST_SESSION_NOT_SERIALIZABLE), and the stored data stays', async (t) => {
+  const { app, errors } = await buildApp()
+  app.post('/loop', async (request) => {
+    const profile = request.session.get('profile')
+    profile.self = profile
+    return { ok: true }
+  })
+  app.post('/loop-save', async (request) => {
+    const profile = request.session.get('profile')
+    profile.self = profile
+    try {
+      await request.session.save()
+      return { saved: true }
+    } catch (error) {
+      delete profile.self
+      return { code: (error as { code?: string }).code }
+    }
+  })
+  t.teardown(() => app.close())
+
+  const user = new Client(app)
+  await user.post('/set', { profile: { name: 'ada' } })
+  const looped = await user.post('/loop')
+  t.equal(looped.statusCode, 500)
+  t.equal(errors.at(-1)?.code, 'FST_SESSION_NOT_SERIALIZABLE')
+  t.same((await user.get('/read')).json().data, { profile: { name: 'ada' } }, 'nothing was lost or half-written')
+  t.same((await user.post('/loop-save')).json(), { code: 'FST_SESSION_NOT_SERIALIZABLE' }, 'save() rejects with the same code')
+})
