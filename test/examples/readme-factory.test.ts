@@ -24,7 +24,7 @@ runPluginSuite('README ExampleFactory', () => new ExampleFactory(), { test: tapR
 t.test('the README shows examples/readme-factory.ts word for word', async (t) => {
   const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8')
   const example = await readFile(new URL('../../examples/readme-factory.ts', import.meta.url), 'utf8')
-  const section = readme.slice(readme.indexOf('## Writing your own factory'))
+  const section = readme.slice(readme.indexOf('### Writing your own factory'))
   const block = /```ts\n([\s\S]*?)```/.exec(section)?.[1]
   t.ok(block?.includes('class ExampleFactory'), 'the section opens with the example factory')
   const asInExamples = (block as string)
