@@ -1,13 +1,17 @@
-// `npx tsx bench/inproc.ts [--ours <index.ts>] [--against <index.ts>] [--trials N] [--per-trial N] [scenario ...]`
+// `npx tsx bench/inproc.ts [--ours <index.ts>] [--against <index.ts>] [--trials N] [--per-trial N] [--profile] [scenario ...]`
 // CPU per request of Fastify and the session plugin alone: requests go through app.routing() on
 // stand-in req/res objects, no sockets, no HTTP parser. On a busy machine, where the socket
 // benchmark drowns in context switches, this still separates two versions of our code: both run
-// in this one process, in alternating trials, and the paired ratio is reported.
+// in this one process, in alternating trials, and the paired ratio is reported. --profile then
+// runs our side alone under the V8 profiler and prints where its time goes (self and total).
 import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { resolve } from 'node:path'
+import { Session as InspectorSession } from 'node:inspector/promises'
+import { writeFile, mkdir } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { buildServer, type ServerConfig } from './apps.js'
+import { formatSelfTime, topSelfTime, topTotalTime } from './profile.js'
 import { median } from './report.js'
 import { scenarios, type Scenario, type ServerKind } from './scenarios.js'
 
@@ -18,6 +22,7 @@ const { values: args, positionals } = parseArgs({
     against: { type: 'string' },
     trials: { type: 'string', default: '100' },
     'per-trial': { type: 'string', default: '500' },
+    profile: { type: 'boolean', default: false },
     redis: { type: 'string', default: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379' }
   }
 })
@@ -126,6 +131,26 @@ async function compare (scenario: Scenario): Promise<void> {
     console.log(`${scenario.name} ${side.name}: min ${Math.min(...list).toFixed(2)} µs, median ${median(list)?.toFixed(2)} µs CPU/request`)
   }
   console.log(`${scenario.name} ours / ${sides[1]!.name}: paired CPU ratio, median ${median(ratios)?.toFixed(3)}\n`)
+  if (args.profile) await profile(scenario.name, sides[0]!.run, perTrial * Number(args.trials))
+}
+
+/** Our side alone, warm, under the V8 profiler: where one request's CPU goes. */
+async function profile (name: string, run: Workload, requests: number): Promise<void> {
+  const dir = resolve('bench/.profiles')
+  await mkdir(dir, { recursive: true })
+  const inspector = new InspectorSession()
+  inspector.connect()
+  await inspector.post('Profiler.enable')
+  await inspector.post('Profiler.setSamplingInterval', { interval: 100 })
+  await inspector.post('Profiler.start')
+  await run(requests)
+  const { profile } = await inspector.post('Profiler.stop')
+  inspector.disconnect()
+  const file = resolve(dir, `inproc-${name}.cpuprofile`)
+  await writeFile(file, JSON.stringify(profile))
+  const indent = (text: string): string => text.replace(/^/gm, '    ')
+  console.log(`  profile ${file}\n  self time:\n${indent(formatSelfTime(await topSelfTime(file, 25)))}`)
+  console.log(`  total time (the function and what it calls):\n${indent(formatSelfTime(await topTotalTime(file, 40)))}\n`)
 }
 
 const wanted = positionals.length === 0 ? ['memory.returning', 'memory.new', 'untouched'] : positionals
