@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, type KeyObject } from 'node:crypto'
 import { InvalidOptions } from '../errors.js'
 import type { SessionFactory } from '../factory.js'
 import { randomSlice } from '../random.js'
@@ -31,7 +31,10 @@ const KEY_HINT = 'make one with `openssl rand -base64 32` or `crypto.randomBytes
 
 interface Key {
   id: Buffer
-  cipherKey: Buffer
+  /** The key id as a number: what a seal's bytes 1-4 are compared with. */
+  idNumber: number
+  /** Made once per key: node:crypto takes a KeyObject without checking and copying raw bytes per seal. */
+  cipherKey: KeyObject
   /** version | key id: the start of every value this key seals, and the AES-GCM additional data. */
   header: Buffer
 }
@@ -41,7 +44,8 @@ function deriveKey (raw: Buffer): Key {
   const id = Buffer.from(hkdfSync('sha256', raw, '', 'fastify-session-factory sealed-cookie v1 key id', KEY_ID_BYTES))
   return {
     id,
-    cipherKey: Buffer.from(hkdfSync('sha256', raw, '', 'fastify-session-factory sealed-cookie v1 aes-256-gcm', KEY_BYTES)),
+    idNumber: id.readUInt32BE(0),
+    cipherKey: createSecretKey(Buffer.from(hkdfSync('sha256', raw, '', 'fastify-session-factory sealed-cookie v1 aes-256-gcm', KEY_BYTES))),
     header: Buffer.concat([Buffer.of(VERSION), id])
   }
 }
@@ -97,15 +101,18 @@ export class SealedCookieFactory<D extends object = SessionData> implements Sess
     // Only the canonical spelling opens, so no two cookie values carry one seal.
     if (bytes.length <= OVERHEAD_BYTES || bytes.toString('base64url') !== sealed) return null
     if (bytes[0] !== VERSION) return null
-    const id = bytes.subarray(1, HEADER_BYTES)
-    const key = this.#keys.find((candidate) => candidate.id.equals(id))
+    const id = bytes.readUInt32BE(1)
+    const key = this.#keys.find((candidate) => candidate.idNumber === id)
     if (key === undefined) return null
     let json: string
     try {
-      const decipher = createDecipheriv('aes-256-gcm', key.cipherKey, bytes.subarray(HEADER_BYTES, HEADER_BYTES + IV_BYTES))
-      decipher.setAAD(bytes.subarray(0, HEADER_BYTES))
+      const decipher = createDecipheriv('aes-256-gcm', key.cipherKey, bytes.subarray(HEADER_BYTES, HEADER_BYTES + IV_BYTES), { authTagLength: TAG_BYTES })
+      // The seal's own header: equal to the key's, which the version and id checks just matched.
+      decipher.setAAD(key.header)
       decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES))
-      json = decipher.update(bytes.subarray(HEADER_BYTES + IV_BYTES, bytes.length - TAG_BYTES), undefined, 'utf8') + decipher.final('utf8')
+      const plaintext = decipher.update(bytes.subarray(HEADER_BYTES + IV_BYTES, bytes.length - TAG_BYTES))
+      decipher.final()
+      json = plaintext.toString('utf8')
     } catch {
       return null
     }
@@ -123,9 +130,16 @@ export class SealedCookieFactory<D extends object = SessionData> implements Sess
     const plaintext = JSON.stringify([session.createdAt, session.touchedAt, session.expiresAt, session.data])
     const header = this.#sealer.header
     const iv = randomSlice(IV_BYTES)
-    const cipher = createCipheriv('aes-256-gcm', this.#sealer.cipherKey, iv)
+    const cipher = createCipheriv('aes-256-gcm', this.#sealer.cipherKey, iv, { authTagLength: TAG_BYTES })
     cipher.setAAD(header)
-    const body = Buffer.concat([header, iv, cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()])
-    return body.toString('base64url')
+    const ciphertext = cipher.update(plaintext, 'utf8')
+    cipher.final()
+    // One buffer, written in place: header | iv | ciphertext | tag.
+    const sealed = Buffer.allocUnsafe(OVERHEAD_BYTES + ciphertext.length)
+    header.copy(sealed, 0)
+    iv.copy(sealed, HEADER_BYTES)
+    ciphertext.copy(sealed, HEADER_BYTES + IV_BYTES)
+    cipher.getAuthTag().copy(sealed, HEADER_BYTES + IV_BYTES + ciphertext.length)
+    return sealed.toString('base64url')
   }
 }
