@@ -56,14 +56,15 @@ t.test('a second load of one seal is a hit: equal data and clocks, in a session 
   t.not(second.get('roles'), first.get('roles'), 'no object is shared')
   t.not(second.get('prefs'), first.get('prefs'))
 
-  // One request changes its session in place; the next load of the same seal sees none of it.
-  ;(first.get('roles') as string[]).push('root')
-  ;(first.get('prefs') as Record<string, string>).theme = 'light'
-  first.set('user', 'mallory')
+  // Requests change their sessions in place; the next load of the same seal sees none of it.
+  for (const session of [first, second]) {
+    ;(session.get('roles') as string[]).push('root')
+    ;(session.get('prefs') as Record<string, string>).theme = 'light'
+    session.set('user', 'mallory')
+  }
   const third = factory.load(incoming(sealed)) as Session
   t.equal(factory.cache.hits, 2)
   t.same({ ...third.data }, { user: 'ada', roles: ['admin'], prefs: { theme: 'dark' } }, 'what was sealed, untouched')
-  t.same(second.get('roles'), ['admin'], 'and the other session was not changed either')
 })
 
 t.test('an expired seal in the cache is not served, and leaves it', async (t) => {
@@ -157,12 +158,15 @@ t.test('through the plugin: a replayed cookie whose session was changed in place
   })
   t.teardown(() => app.close())
   const sealed = sealedOf(await app.inject({ method: 'POST', url: '/set', payload: { cart: [1] } }))
-  const added = await app.inject({ url: '/add', headers: { cookie: cookieFor(sealed) } })
-  t.same(added.json().cart, [1, 2])
-  t.not(sealedOf(added), sealed, 'the change in place was saved, in a new seal')
+  t.same((await app.inject({ url: '/read', headers: { cookie: cookieFor(sealed) } })).json().data, { cart: [1] })
+  for (let i = 0; i < 2; i++) {
+    const added = await app.inject({ url: '/add', headers: { cookie: cookieFor(sealed) } })
+    t.same(added.json().cart, [1, 2], 'each replay starts from what the cookie sealed')
+    t.not(sealedOf(added), sealed, 'the change in place was saved, in a new seal')
+  }
   const replayed = await app.inject({ url: '/read', headers: { cookie: cookieFor(sealed) } })
-  t.equal(factory.cache.hits, 1, 'the replay came from the cache')
-  t.same(replayed.json().data, { cart: [1] }, 'and holds what that cookie sealed')
+  t.equal(factory.cache.hits, 3, 'the replays came from the cache')
+  t.same(replayed.json().data, { cart: [1] }, 'and hold what that cookie sealed')
 })
 
 t.test('through the plugin: a cached seal of an older key is resealed on every load, as an uncached one', async (t) => {
