@@ -1,9 +1,10 @@
 // `npm run bench [-- --quick] [-- --json]`: ours against the peers and the floors, each server in
 // a child process. Every scenario measures ours, its peer and its floor (bare Fastify, or the
 // Redis floor server of apps.ts) in the same rounds, the order rotating from round to round.
-// Run time: a server costs its start, 3 s of warm-up and 10 s measured (--quick: 1 + 3 s, one
-// round); 27 servers a round, 3 rounds, floods included, the full run takes about 25 minutes on
-// 2 cores (a --quick run, about 3 minutes).
+// Run time: 27 servers a round (postgres.* and untouched have no floor of their own to run), each
+// started fresh: ~2 s to start, 3 s of warm-up, 10 s measured, and a flood as long as its 250,000
+// requests take. A --quick run (one round, 1 + 3 s) took 5.5 minutes on 2 shared cores, noisy runs
+// redone included; the full run (3 rounds) comes to about 25 minutes, up to 30 with every redo.
 import { randomBytes } from 'node:crypto'
 import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
