@@ -248,16 +248,9 @@ export class SealedCookieFactory<D extends object = SessionData> implements Sess
     const plaintext = JSON.stringify([session.createdAt, session.touchedAt, session.expiresAt, session.data])
     const header = this.#sealer.header
     const iv = randomSlice(IV_BYTES)
-    const cipher = createCipheriv('aes-256-gcm', this.#sealer.cipherKey, iv, { authTagLength: TAG_BYTES })
+    const cipher = createCipheriv('aes-256-gcm', this.#sealer.cipherKey, iv)
     cipher.setAAD(header)
-    const ciphertext = cipher.update(plaintext, 'utf8')
-    cipher.final()
-    // One buffer, written in place: header | iv | ciphertext | tag.
-    const sealed = Buffer.allocUnsafe(OVERHEAD_BYTES + ciphertext.length)
-    header.copy(sealed, 0)
-    iv.copy(sealed, HEADER_BYTES)
-    ciphertext.copy(sealed, HEADER_BYTES + IV_BYTES)
-    cipher.getAuthTag().copy(sealed, HEADER_BYTES + IV_BYTES + ciphertext.length)
-    return sealed.toString('base64url')
+    const body = Buffer.concat([header, iv, cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()])
+    return body.toString('base64url')
   }
 }
