@@ -8,6 +8,7 @@ interface ProfileNode {
   id: number
   callFrame: { functionName: string, url: string, lineNumber: number, columnNumber: number }
   hitCount?: number
+  children?: number[]
 }
 
 interface CpuProfile {
@@ -58,6 +59,44 @@ export async function topSelfTime (file: string, count = 25): Promise<SelfTime[]
     byFunction.set(key, entry)
   }
   const list = [...byFunction.values()].sort((a, b) => b.ms - a.ms).slice(0, count)
+  for (const entry of list) entry.share = total === 0 ? 0 : entry.ms * 1000 / total
+  return list
+}
+
+/**
+ * Total time per function: the samples with it anywhere on the stack (once per sample, however
+ * deep it recurses), biggest first; what a function costs with everything it calls.
+ */
+export async function topTotalTime (file: string, count = 25): Promise<SelfTime[]> {
+  const profile = JSON.parse(await readFile(file, 'utf8')) as CpuProfile
+  const parent = new Map<number, number>()
+  const keyOf = new Map<number, string>()
+  const byFunction = new Map<string, SelfTime>()
+  for (const node of profile.nodes) {
+    for (const child of node.children ?? []) parent.set(child, node.id)
+    const { functionName, url, lineNumber } = node.callFrame
+    const name = functionName === '' ? '(anonymous)' : functionName
+    const place = where(url, lineNumber)
+    const key = `${name} ${place}`
+    keyOf.set(node.id, key)
+    if (!byFunction.has(key)) byFunction.set(key, { name, where: place, share: 0, ms: 0 })
+  }
+  const samples = profile.samples ?? []
+  const deltas = profile.timeDeltas ?? []
+  let total = 0
+  for (let i = 0; i < samples.length; i++) {
+    const us = deltas[i + 1] ?? 0
+    total += us
+    const seen = new Set<string>()
+    for (let id: number | undefined = samples[i]; id !== undefined; id = parent.get(id)) {
+      const key = keyOf.get(id) as string
+      if (seen.has(key)) continue
+      seen.add(key)
+      ;(byFunction.get(key) as SelfTime).ms += us / 1000
+    }
+  }
+  const skip = new Set(['(root)', '(program)', '(idle)', '(garbage collector)'])
+  const list = [...byFunction.values()].filter((entry) => !skip.has(entry.name)).sort((a, b) => b.ms - a.ms).slice(0, count)
   for (const entry of list) entry.share = total === 0 ? 0 : entry.ms * 1000 / total
   return list
 }

@@ -1,4 +1,10 @@
-// `npm run bench [-- --quick] [-- --json]`: ours against the peers, each server in a child process.
+// `npm run bench [-- --quick] [-- --json]`: ours against the peers and the floors, each server in
+// a child process. Every scenario measures ours, its peer and its floor (bare Fastify, or the
+// Redis floor server of apps.ts) in the same rounds, the order rotating from round to round.
+// Run time: 27 servers a round (postgres.* and untouched have no floor of their own to run), each
+// started fresh: ~2 s to start, 3 s of warm-up, 10 s measured, and a flood as long as its 250,000
+// requests take. A --quick run (one round, 1 + 3 s) took 5.5 minutes on 2 shared cores, noisy runs
+// redone included; the full run (3 rounds) comes to about 25 minutes, up to 30 with every redo.
 import { randomBytes } from 'node:crypto'
 import { mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
@@ -13,7 +19,7 @@ import { fire, obtainCookie, type LoadOptions } from './load.js'
 import { describeMachine, machineBusyUs, redisCpuUs, removeKeys } from './machine.js'
 import { formatSelfTime, topSelfTime } from './profile.js'
 import { toJson, toTable, type Run, type ScenarioSummary, type Settings } from './report.js'
-import { scenarios, type Scenario, type Side } from './scenarios.js'
+import { floorNames, scenarios, sidesOf, type Scenario, type ServerKind, type Side } from './scenarios.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -44,7 +50,8 @@ function integer (value: string | undefined, fallback: number): number {
 
 const quick = args.quick
 const settings: Settings = {
-  rounds: integer(args.rounds, quick ? 1 : 4),
+  // Three rounds: each of the three sides goes first, second and last once.
+  rounds: integer(args.rounds, quick ? 1 : 3),
   duration: integer(args.duration, quick ? 3 : 10),
   warmup: integer(args.warmup, quick ? 1 : 3),
   connections: integer(args.connections, 50)
@@ -119,11 +126,22 @@ async function snapshot (server: ServerProcess, redis: Redis | null): Promise<Sn
 interface Context {
   redis: Redis | null
   postgres: pg.Pool | null
+  /** Per scenario, the last cookie one of our servers gave: what its floor is sent (see measureOnce). */
+  floorCookies: Map<string, string>
 }
 
-/** One fresh server, a warm-up, then the measured window. */
+function kindOf (scenario: Scenario, side: Side): ServerKind {
+  if (side === 'floor') return scenario.floor as ServerKind
+  return side === 'ours' || against !== undefined ? scenario.ours : scenario.peer
+}
+
+/**
+ * One fresh server, a warm-up, then the measured window. A floor server hands out no cookie of
+ * ours: on a returning scenario it is sent one our server gave (ours opens round 1), so that
+ * every side parses a Cookie header of the same size.
+ */
 async function measureOnce (scenario: Scenario, side: Side, ctx: Context, label: string): Promise<Run> {
-  const kind = side === 'ours' || against !== undefined ? scenario.ours : scenario.peer
+  const kind = kindOf(scenario, side)
   const redisPrefix = `bench:${randomBytes(6).toString('hex')}:`
   const pgTable = `bench_${randomBytes(6).toString('hex')}`
   const config: ServerConfig = { secret, sealKey, redisUrl: args.redis, redisPrefix, pgUrl: args.pg, pgTable }
@@ -135,7 +153,10 @@ async function measureOnce (scenario: Scenario, side: Side, ctx: Context, label:
   })
   const redis = scenario.redis ? ctx.redis : null
   try {
-    const cookie = scenario.returning ? await obtainCookie(server.port) : undefined
+    let cookie: string | undefined
+    if (scenario.returning && side === 'floor') cookie = ctx.floorCookies.get(scenario.name)
+    else if (scenario.returning) cookie = await obtainCookie(server.port)
+    if (cookie !== undefined && side === 'ours') ctx.floorCookies.set(scenario.name, cookie)
     const base: LoadOptions = { port: server.port, path: scenario.path, connections: settings.connections, duration: settings.duration, ...(cookie === undefined ? {} : { cookie }) }
     if (scenario.flood === undefined && settings.warmup > 0) {
       // On a slow or busy machine a timed warm-up may be too few requests for the JIT to settle.
@@ -200,20 +221,24 @@ async function main (): Promise<void> {
     if (!(scenario.needs in ours)) status = 'not built'
     else if (scenario.redis && redis === null) status = `skipped: no Redis at ${args.redis}`
     else if (scenario.postgres === true && postgres === null) status = `skipped: no PostgreSQL at ${args.pg}`
-    return { scenario, status, peerName: against === undefined ? scenario.peerName : 'ours (--against)', ours: [], peer: [] }
+    const floorName = scenario.floor === undefined ? null : floorNames[scenario.floor] ?? scenario.floor
+    return { scenario, status, peerName: against === undefined ? scenario.peerName : 'ours (--against)', floorName, ours: [], peer: [], floor: [] }
   })
   log(`${machine}\n${settings.rounds} round(s), ${settings.warmup} s warm-up + ${settings.duration} s measured, ${settings.connections} connections, servers ${compiled ? 'compiled (node)' : 'from source (tsx)'}`)
 
+  const floorCookies = new Map<string, string>()
   for (let round = 0; round < settings.rounds; round++) {
     for (const summary of summaries) {
       if (summary.status !== null) continue
-      // Alternate who goes first, so drift over a round hits both sides alike.
-      const sides: Side[] = round % 2 === 0 ? ['ours', 'peer'] : ['peer', 'ours']
+      // Rotate who goes first, so drift over a round hits every side alike; ours opens round 1,
+      // so a returning scenario's floor has a cookie of ours to be sent.
+      const all = sidesOf(summary.scenario, against !== undefined)
+      const sides = all.map((_, i) => all[(i + round) % all.length] as Side)
       for (const side of sides) {
         if (onlySides !== null && !onlySides.has(side)) continue
         const label = `[${round + 1}/${settings.rounds}] ${summary.scenario.name} ${side}`
         try {
-          summary[side].push(await measure(summary.scenario, side, { redis, postgres }, label))
+          summary[side].push(await measure(summary.scenario, side, { redis, postgres, floorCookies }, label))
         } catch (error) {
           if (error instanceof ServerNotBuilt) summary.status = 'not built'
           else summary.status = `failed: ${(error as Error).message}`

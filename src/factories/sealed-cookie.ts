@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, type KeyObject } from 'node:crypto'
 import { InvalidOptions } from '../errors.js'
 import type { SessionFactory } from '../factory.js'
 import { randomSlice } from '../random.js'
@@ -10,7 +10,15 @@ export type SealedCookieKey = Buffer | Uint8Array | string
 export interface SealedCookieFactoryOptions {
   /** One or more 32-byte keys: the first seals, every one opens (rotation: prepend the new key). */
   keys: SealedCookieKey | SealedCookieKey[]
+  /**
+   * Memory, in bytes, for seals opened lately (each sealed value with its decrypted JSON), so a
+   * returning visitor whose cookie did not change is not decrypted again. Least recently used
+   * go first; an entry past its expiry is never served. Default 1 MiB; 0 turns the cache off.
+   */
+  cacheBytes?: number
 }
+
+const DEFAULT_CACHE_BYTES = 1024 * 1024
 
 /**
  * Layout, before base64url: version (1) | key id (4) | iv (12) | ciphertext | tag (16).
@@ -31,7 +39,10 @@ const KEY_HINT = 'make one with `openssl rand -base64 32` or `crypto.randomBytes
 
 interface Key {
   id: Buffer
-  cipherKey: Buffer
+  /** The key id as a number: what a seal's bytes 1-4 are compared with. */
+  idNumber: number
+  /** Made once per key: node:crypto takes a KeyObject without checking and copying raw bytes per seal. */
+  cipherKey: KeyObject
   /** version | key id: the start of every value this key seals, and the AES-GCM additional data. */
   header: Buffer
 }
@@ -41,7 +52,8 @@ function deriveKey (raw: Buffer): Key {
   const id = Buffer.from(hkdfSync('sha256', raw, '', 'fastify-session-factory sealed-cookie v1 key id', KEY_ID_BYTES))
   return {
     id,
-    cipherKey: Buffer.from(hkdfSync('sha256', raw, '', 'fastify-session-factory sealed-cookie v1 aes-256-gcm', KEY_BYTES)),
+    idNumber: id.readUInt32BE(0),
+    cipherKey: createSecretKey(Buffer.from(hkdfSync('sha256', raw, '', 'fastify-session-factory sealed-cookie v1 aes-256-gcm', KEY_BYTES))),
     header: Buffer.concat([Buffer.of(VERSION), id])
   }
 }
@@ -62,6 +74,15 @@ function keyBytes (key: unknown, path: string): Buffer {
   return bytes
 }
 
+function resolveCacheBytes (options: unknown): number {
+  const given = (options as { cacheBytes?: unknown }).cacheBytes
+  if (given === undefined) return DEFAULT_CACHE_BYTES
+  if (typeof given !== 'number' || !Number.isSafeInteger(given) || given < 0) {
+    throw new InvalidOptions(`SealedCookieFactory cacheBytes is ${String(given)}: it is a whole number of bytes, 0 or more (0 turns the cache off)`)
+  }
+  return given
+}
+
 function resolveKeys (options: unknown): Key[] {
   const given = (options as { keys?: unknown } | null | undefined)?.keys
   const list = Array.isArray(given) ? given : given === undefined ? [] : [given]
@@ -77,6 +98,82 @@ function resolveKeys (options: unknown): Key[] {
   return keys
 }
 
+/** What a seal holds once opened: createdAt, touchedAt, expiresAt, data. */
+type Sealed = [number, number, number | null, Record<string, unknown>]
+
+/** A seal that opened: its plaintext, parsed again for every request, so no two share an object. */
+interface Opened {
+  /** The canonical sealed value: a string of its own, never a slice of a Cookie header. */
+  sealed: string
+  json: string
+  expiresAt: number | null
+  /** Sealed with an older key. */
+  outdated: boolean
+  /** What the entry is counted for (see OpenedSeals). */
+  bytes: number
+}
+
+// Per entry beyond its two strings' characters: the Map slot, the entry object, two string headers
+// (heap deltas of 20,000 entries: what is counted is within a few bytes above what is held).
+const ENTRY_OVERHEAD_BYTES = 176
+
+/** Seals opened lately, bounded in bytes; the least recently used go first. */
+class OpenedSeals {
+  readonly #entries = new Map<string, Opened>()
+  readonly #maxBytes: number
+  #bytes = 0
+  hits = 0
+  misses = 0
+
+  constructor (maxBytes: number) {
+    this.#maxBytes = maxBytes
+  }
+
+  get entries (): number {
+    return this.#entries.size
+  }
+
+  get bytes (): number {
+    return this.#bytes
+  }
+
+  /** The entry of a seal opened lately; null when it is there but expired (and now gone). */
+  get (sealed: string, now: number): Opened | null | undefined {
+    const entry = this.#entries.get(sealed)
+    if (entry === undefined) {
+      this.misses++
+      return undefined
+    }
+    // Checked on every hit: a cached seal dies when its session does.
+    if (entry.expiresAt !== null && entry.expiresAt <= now) {
+      this.misses++
+      this.#delete(entry)
+      return null
+    }
+    this.hits++
+    this.#entries.delete(entry.sealed)
+    this.#entries.set(entry.sealed, entry)
+    return entry
+  }
+
+  add (sealed: string, json: string, jsonBytes: number, expiresAt: number | null, outdated: boolean): void {
+    // Base64url is one byte a character; JSON is too when all ASCII, at most two otherwise.
+    const bytes = ENTRY_OVERHEAD_BYTES + sealed.length + (json.length === jsonBytes ? jsonBytes : 2 * json.length)
+    if (bytes > this.#maxBytes) return
+    this.#entries.set(sealed, { sealed, json, expiresAt, outdated, bytes })
+    this.#bytes += bytes
+    for (const oldest of this.#entries.values()) {
+      if (this.#bytes <= this.#maxBytes) break
+      this.#delete(oldest)
+    }
+  }
+
+  #delete (entry: Opened): void {
+    this.#entries.delete(entry.sealed)
+    this.#bytes -= entry.bytes
+  }
+}
+
 /**
  * Stateless sessions: the whole session, timestamps included, is sealed with AES-256-GCM into
  * the value the plugin puts in the cookie. Nothing is stored, so nothing can be revoked early.
@@ -84,37 +181,65 @@ function resolveKeys (options: unknown): Key[] {
 export class SealedCookieFactory<D extends object = SessionData> implements SessionFactory<D> {
   readonly #keys: Key[]
   readonly #sealer: Key
+  readonly #opened: OpenedSeals | null
 
   constructor (options: SealedCookieFactoryOptions) {
     this.#keys = resolveKeys(options)
     this.#sealer = this.#keys[0] as Key
+    const cacheBytes = resolveCacheBytes(options)
+    this.#opened = cacheBytes === 0 ? null : new OpenedSeals(cacheBytes)
+  }
+
+  /**
+   * The cache of opened seals now: the entries it holds, the bytes they are counted for (at most
+   * `cacheBytes`), and the loads it served (`hits`) or not (`misses`). All 0 when it is off.
+   */
+  get cache (): { entries: number, bytes: number, hits: number, misses: number } {
+    const opened = this.#opened
+    return opened === null
+      ? { entries: 0, bytes: 0, hits: 0, misses: 0 }
+      : { entries: opened.entries, bytes: opened.bytes, hits: opened.hits, misses: opened.misses }
   }
 
   /** Opens a sealed value; anything that fails to open (forged, old key gone, truncated, garbage) is null. */
   load (sealed: string): Session<D> | null {
+    const cached = this.#opened?.get(sealed, Date.now())
+    if (cached === null) return null
+    if (cached !== undefined) return this.#session(sealed, JSON.parse(cached.json) as Sealed, cached.outdated)
     if (!BASE64URL.test(sealed)) return null
     const bytes = Buffer.from(sealed, 'base64url')
     // Only the canonical spelling opens, so no two cookie values carry one seal.
-    if (bytes.length <= OVERHEAD_BYTES || bytes.toString('base64url') !== sealed) return null
+    const canonical = bytes.toString('base64url')
+    if (bytes.length <= OVERHEAD_BYTES || canonical !== sealed) return null
     if (bytes[0] !== VERSION) return null
-    const id = bytes.subarray(1, HEADER_BYTES)
-    const key = this.#keys.find((candidate) => candidate.id.equals(id))
+    const id = bytes.readUInt32BE(1)
+    const key = this.#keys.find((candidate) => candidate.idNumber === id)
     if (key === undefined) return null
-    let json: string
+    let plaintext: Buffer
     try {
-      const decipher = createDecipheriv('aes-256-gcm', key.cipherKey, bytes.subarray(HEADER_BYTES, HEADER_BYTES + IV_BYTES))
-      decipher.setAAD(bytes.subarray(0, HEADER_BYTES))
+      const decipher = createDecipheriv('aes-256-gcm', key.cipherKey, bytes.subarray(HEADER_BYTES, HEADER_BYTES + IV_BYTES), { authTagLength: TAG_BYTES })
+      // The seal's own header: equal to the key's, which the version and id checks just matched.
+      decipher.setAAD(key.header)
       decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES))
-      json = decipher.update(bytes.subarray(HEADER_BYTES + IV_BYTES, bytes.length - TAG_BYTES), undefined, 'utf8') + decipher.final('utf8')
+      plaintext = decipher.update(bytes.subarray(HEADER_BYTES + IV_BYTES, bytes.length - TAG_BYTES))
+      decipher.final()
     } catch {
       return null
     }
     // Authenticated: only a holder of the key could have written this, and only `save` does.
-    const [createdAt, touchedAt, expiresAt, data] = JSON.parse(json) as [number, number, number | null, Record<string, unknown>]
+    const json = plaintext.toString('utf8')
+    const record = JSON.parse(json) as Sealed
+    const expiresAt = record[2]
     if (expiresAt !== null && expiresAt <= Date.now()) return null
-    const session = Session.fromJSON<D>({ id: sealed, data: data as Partial<D>, createdAt, touchedAt, expiresAt })
     // Opened with an older key: the plugin saves it now, which reseals it with the first key.
-    if (key !== this.#sealer) session.markOutdated()
+    const outdated = key !== this.#sealer
+    this.#opened?.add(canonical, json, plaintext.length, expiresAt, outdated)
+    return this.#session(sealed, record, outdated)
+  }
+
+  #session (sealed: string, [createdAt, touchedAt, expiresAt, data]: Sealed, outdated: boolean): Session<D> {
+    const session = Session.fromJSON<D>({ id: sealed, data: data as Partial<D>, createdAt, touchedAt, expiresAt })
+    if (outdated) session.markOutdated()
     return session
   }
 
