@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Signer } from '@fastify/cookie'
 import { CookieTooLarge } from './errors.js'
+import { HmacSha256 } from './hmac.js'
 import type { ResolvedCookieOptions } from './options.js'
 
 /** Browsers keep a cookie of at most this many bytes (RFC 6265 §6.1 asks for at least 4096). */
@@ -38,6 +39,8 @@ export class SessionCookie {
   readonly name: string
   readonly #fastify: FastifyInstance
   readonly #signer: InstanceType<typeof Signer>
+  /** Signs with the first secret; `#signer` verifies with all of them. */
+  readonly #hmac: HmacSha256
   /** Values whose signature checked out: a returning visitor's cookie costs one HMAC, not one per request. */
   readonly #verified = new Map<string, Unsigned>()
   readonly #verifiedMax: number
@@ -49,6 +52,7 @@ export class SessionCookie {
     this.#options = options
     this.#verifiedMax = verifiedMax
     this.#signer = new Signer(secrets, 'sha256')
+    this.#hmac = new HmacSha256(secrets[0] as string)
   }
 
   /** The cookie's value on this request: from `request.cookies`, or parsed here when @fastify/cookie's hook has not run yet. */
@@ -63,7 +67,7 @@ export class SessionCookie {
   }
 
   sign (id: string): string {
-    return this.#signer.sign(id)
+    return this.#hmac.sign(id)
   }
 
   /** The id inside a signed value, and whether it was signed with an older secret; null if forged. */
