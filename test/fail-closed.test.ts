@@ -140,6 +140,24 @@ async function raceApp (factory: SessionFactory<any>, wait: () => Promise<void>)
   return app
 }
 
+/**
+ * Ada logs in; request A (the slow login) loads her session and waits at the gate; request B
+ * logs her out; then A goes on (after `beforeA`). B's and A's responses, and ada's cookie.
+ */
+async function loginRacingLogout (app: FastifyInstance, race: ReturnType<typeof gate>, beforeA = (): void => {}): Promise<{
+  cookie: string, logout: LightMyRequestResponse, a: LightMyRequestResponse
+}> {
+  const client = new Client(app)
+  await client.post('/login', { user: 'ada' })
+  const cookie = client.cookie as string
+  const slow = app.inject({ method: 'POST', url: '/slow-login', headers: { cookie } })
+  await race.arrived
+  const logout = await app.inject({ method: 'POST', url: '/logout', headers: { cookie } })
+  beforeA()
+  race.open()
+  return { cookie, logout, a: await slow }
+}
+
 for (const store of stores) {
   t.test(`${store.name}: regenerate() after a concurrent logout is a logout: nothing written, cookie cleared`, { skip: store.skip ?? false }, async (t) => {
     const { factory, sessions } = await store.make(t)
@@ -164,15 +182,8 @@ for (const store of stores) {
     const race = gate()
     const raced = await raceApp(factory, race.wait)
     t.teardown(() => raced.close())
-    const bob = new Client(raced)
-    await bob.post('/login', { user: 'ada' })
-    const cookie = bob.cookie as string
-    const slow = raced.inject({ method: 'POST', url: '/slow-login', headers: { cookie } })
-    await race.arrived
-    const logout = await raced.inject({ method: 'POST', url: '/logout', headers: { cookie } })
+    const { cookie, logout, a } = await loginRacingLogout(raced, race)
     t.equal(cookieValueIn(logout.headers['set-cookie']), '', 'B logged out')
-    race.open()
-    const a = await slow
     t.equal(a.statusCode, 200)
     t.equal(cookieValueIn(a.headers['set-cookie']), '', 'A\'s response clears the cookie')
     t.equal(setCookies(a).length, 1, 'and sets no other')
@@ -186,15 +197,7 @@ t.test('a factory whose destroy returns void: the plugin asks load() before it t
   const race = gate()
   const app = await raceApp(factory, race.wait)
   t.teardown(() => app.close())
-  const client = new Client(app)
-  await client.post('/login', { user: 'ada' })
-  const cookie = client.cookie as string
-  const slow = app.inject({ method: 'POST', url: '/slow-login', headers: { cookie } })
-  await race.arrived
-  await app.inject({ method: 'POST', url: '/logout', headers: { cookie } })
-  factory.calls.length = 0
-  race.open()
-  const a = await slow
+  const { a } = await loginRacingLogout(app, race, () => { factory.calls.length = 0 })
   t.equal(cookieValueIn(a.headers['set-cookie']), '')
   t.same(factory.calls, ['load'], 'one load found the record gone; no save')
 })

@@ -2,6 +2,7 @@
 // everywhere" (but this device), the session behind a Cookie header outside a route, and the
 // testing helper that stores a session for a test's Cookie header.
 import t from 'tap'
+import type { TapTest as Tap } from './helpers/redis.js'
 import Fastify, { type FastifyInstance } from 'fastify'
 import sessionPlugin, { MemoryFactory, SealedCookieFactory, Session, type SessionFactory } from '../src/index.js'
 import { sessionCookie } from '../src/testing.js'
@@ -20,6 +21,18 @@ async function buildUserApp (factory: SessionFactory<any> = new MemoryFactory())
   app.get('/me', async (request) => ({ user: request.session.get('user') ?? null }))
   app.get('/devices', async (request) => app.sessions.list(request.session.get('user') as string, { request }))
   app.post('/sign-out-others', async (request) => ({ ended: await app.sessions.endAll(request.session.get('user') as string, { except: request }) }))
+  return app
+}
+
+/** An app whose GET / sets n = 1, torn down with the test. */
+async function countingApp (t: Tap, factory: SessionFactory<any>, options: { idleTimeout?: number } = {}): Promise<FastifyInstance> {
+  const app = Fastify()
+  await app.register(sessionPlugin, { factory, secret: SECRET, ...options })
+  app.get('/', async (request) => {
+    request.session.set('n', 1)
+    return 'ok'
+  })
+  t.teardown(() => app.close())
   return app
 }
 
@@ -181,13 +194,7 @@ t.test('load() gives the session behind a Cookie header outside a route, and sav
 t.test('load() fails closed like a route: an expired session is destroyed, a factory fault is a 503 error', async (t) => {
   // This factory keeps expired records (MemoryFactory drops them itself): the plugin's own check is seen.
   const factory = new SyncJsonFactory()
-  const app = Fastify()
-  await app.register(sessionPlugin, { factory, secret: SECRET, idleTimeout: 1 })
-  app.get('/', async (request) => {
-    request.session.set('n', 1)
-    return 'ok'
-  })
-  t.teardown(() => app.close())
+  const app = await countingApp(t, factory, { idleTimeout: 1 })
   const client = new Client(app)
   await client.get('/')
   t.ok(await app.sessions.load(client.cookie as string))
@@ -203,13 +210,7 @@ t.test('load() fails closed like a route: an expired session is destroyed, a fac
 })
 
 t.test('a stateless factory cannot save a session loaded outside a route: its id would change', async (t) => {
-  const app = Fastify()
-  await app.register(sessionPlugin, { factory: new SealedCookieFactory({ keys: Buffer.alloc(32, 7) }), secret: SECRET })
-  app.get('/', async (request) => {
-    request.session.set('n', 1)
-    return 'ok'
-  })
-  t.teardown(() => app.close())
+  const app = await countingApp(t, new SealedCookieFactory({ keys: Buffer.alloc(32, 7) }))
   const client = new Client(app)
   await client.get('/')
   const session = await app.sessions.load(client.cookie as string) as Session
