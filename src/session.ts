@@ -292,8 +292,8 @@ export class Session<D extends object = SessionData> {
 
   #changedInPlace (): string[] {
     const keys: string[] = []
+    // A key set() since it was lent is no longer lent (set() takes it out), so it is not seen twice.
     for (const [key, json] of this.#lent as Map<string, string>) {
-      if (this.#changed?.has(key) === true) continue
       let now: string | undefined
       try {
         now = JSON.stringify(this.#data[key])

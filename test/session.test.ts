@@ -150,3 +150,13 @@ t.test('regenerate(keep) keeps only the listed keys; a list built with Object.ke
   partial.regenerate(['id', 'createdAt', 'theme'])
   t.same({ ...partial.data }, { theme: 'dark' }, 'a few field names are just keys')
 })
+
+t.test('a value read with get() and left alone does not modify the session; changed in place, it does', async (t) => {
+  const session = Session.fromJSON({ id: 'abc', data: { cart: ['apple'], theme: 'dark' }, createdAt: 1, touchedAt: 1 })
+  session.get('cart')
+  t.equal(session.isModified, false, 'read only')
+  t.same(session.changes(), { set: {}, deleted: [] })
+  ;(session.get('cart') as string[]).push('pear')
+  t.equal(session.isModified, true, 'pushed in place')
+  t.same(session.changes().set, { cart: ['apple', 'pear'] })
+})

@@ -145,6 +145,26 @@ t.test('a factory without a user index makes the API fail with FST_SESSION_NO_US
   await t.rejects(app.sessions.list('ada'), { code: 'FST_SESSION_NO_USER_INDEX' })
   await t.rejects(app.sessions.endAll('ada'), { code: 'FST_SESSION_NO_USER_INDEX' })
   await t.rejects(app.sessions.end('ada', 'handle'), { code: 'FST_SESSION_NO_USER_INDEX' })
+  await t.rejects(app.sessions.list('ada'), { message: /^SealedCookieFactory has no user index/ }, 'the message names the factory')
+
+  const bare = Fastify()
+  const memory = new MemoryFactory()
+  const plain = Object.assign(Object.create(null), { load: (id: string) => memory.load(id), save: (session: Session) => memory.save(session) })
+  await bare.register(sessionPlugin, { factory: plain, secret: SECRET, userKey: 'user' })
+  t.teardown(() => bare.close())
+  await t.rejects(bare.sessions.list('ada'), { code: 'FST_SESSION_NO_USER_INDEX', message: /^the factory has no user index/ }, 'or says "the factory" when it has no class')
+})
+
+t.test('list({ request }) from a request without a session of its own marks none current; endAll({ except }) then ends all', async (t) => {
+  const app = await buildUserApp()
+  t.teardown(() => app.close())
+  app.get('/admin/devices', async (request) => app.sessions.list('ada', { request }))
+  app.post('/admin/sign-out-ada', async (request) => ({ ended: await app.sessions.endAll('ada', { except: request }) }))
+  await loginAs(app, 'ada')
+  await loginAs(app, 'ada')
+  const listed = (await app.inject('/admin/devices')).json() as Array<{ current: boolean }>
+  t.same(listed.map((entry) => entry.current), [false, false], 'an anonymous request is none of them')
+  t.same((await app.inject({ method: 'POST', url: '/admin/sign-out-ada' })).json(), { ended: 2 })
 })
 
 t.test('a factory whose sessionsOf() answers no array fails the API with a 503 error, as any broken answer', async (t) => {

@@ -6,6 +6,10 @@
 // not kill the runner.
 import type { IncomingHttpHeaders } from 'node:http'
 import t from 'tap'
+import Fastify from 'fastify'
+import sessionPlugin from '../../src/index.js'
+import { SECRET } from '../helpers/app.js'
+import { SeedStyleFactory } from '../helpers/factories.js'
 import { ChildServer } from '../helpers/child-server.js'
 import type { TapTest as Tap } from '../helpers/redis.js'
 import { randomPrefix, removeKeys, sharedClient, sharedRedisSkipReason } from '../helpers/redis.js'
@@ -186,4 +190,23 @@ for (const { name, stateless = false, skip } of FACTORIES) {
 t.test('one server process served every case: none of them crashed it', async (t) => {
   t.equal(started, 1, 'the child was started once')
   t.ok(server?.alive, 'and is still running')
+})
+
+// The same handler style in this process (inject), so the hook's own handling of the second
+// send is seen here too: the child above runs without coverage.
+t.test('in process: reply.send() without return, with an async factory: the first response, its cookie and its record', async (t) => {
+  const factory = new SeedStyleFactory()
+  const app = Fastify()
+  await app.register(sessionPlugin, { factory, secret: SECRET })
+  app.post('/set-send', async (request, reply) => {
+    request.session.set('cart', ['apple'])
+    reply.send({ ok: 'set' })
+  })
+  t.teardown(() => app.close())
+  const response = await app.inject({ method: 'POST', url: '/set-send' })
+  t.equal(response.statusCode, 200)
+  t.same(response.json(), { ok: 'set' }, 'the body the handler sent')
+  const line = (response.headers['set-cookie'] as string | undefined) ?? ''
+  t.match(line, /^sid=[^;]+\./, 'one session cookie')
+  t.equal(factory.rows.size, 1, 'and its record')
 })
