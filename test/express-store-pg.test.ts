@@ -41,6 +41,19 @@ if (typeof connected === 'string') {
     t.equal(after.rows[0].n, 0, 'logout deletes the row; login deleted the pre-login one')
   })
 
+  t.test('docs/express-store.md\'s snippet: without a table, createTableIfMissing serves the first request; without it, 503s', async (t) => {
+    const fresh = uniqueName('fsf_fresh')
+    t.teardown(async () => { await pool.query(`DROP TABLE IF EXISTS "${fresh}"`) })
+    const bare = await buildApp({ factory: fromExpressStore(new PGStore({ pool, tableName: uniqueName('fsf_none'), pruneSessionInterval: false })) })
+    t.teardown(() => bare.close())
+    t.equal((await new Client(bare).get('/')).statusCode, 503, 'no table, no createTableIfMissing: every request fails')
+    const app = await buildApp({ factory: fromExpressStore(new PGStore({ pool, tableName: fresh, createTableIfMissing: true, pruneSessionInterval: false })) })
+    t.teardown(() => app.close())
+    const user = new Client(app)
+    t.same((await user.get('/')).json(), { visits: 1 })
+    t.same((await user.get('/')).json(), { visits: 2 }, 'the table was made and holds the session')
+  })
+
   t.test('concurrent requests on one session all keep their change', async (t) => {
     const app = await buildApp({ factory: fromExpressStore(new PGStore({ pool, tableName, pruneSessionInterval: false })) })
     t.teardown(() => app.close())
