@@ -169,7 +169,7 @@ function list (values: Array<number | null>, digits: number): string {
 
 const times = (value: number | null): string => value === null ? '—' : `${value.toFixed(2)}×`
 
-/** The Markdown table: paste-ready for the README. */
+/** The Markdown table: paste-ready for docs/benchmarks.md. */
 export function toTable (summaries: ScenarioSummary[]): string {
   const bare = bareCpuOf(summaries)
   const rows = [

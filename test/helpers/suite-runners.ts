@@ -74,13 +74,8 @@ export function recordingRunner (): { test: TestFunctions, run: (only?: string[]
   }
 }
 
-/** The checks of the user index group, for factories that do not have one yet. */
+/** The checks of the user index group. */
 export const USER_INDEX_CHECKS: FactoryCheck[] = ['index-lists', 'index-apart', 'index-destroy', 'index-expiry', 'index-moves']
-
-/** `todo` for every user index check, with one reason. */
-export function userIndexTodo (reason: string): Partial<Record<FactoryCheck, string>> {
-  return Object.fromEntries(USER_INDEX_CHECKS.map((name) => [name, reason]))
-}
 
 /**
  * What a factory from fromExpressStore skips, by design: it has no touch() (a store's touch only
