@@ -48,16 +48,13 @@ export function readTimestamp (value: unknown, name: string): number {
   throw new CorruptRecord(`its ${name} is not a finite number`)
 }
 
-/** The session's own enumerable fields: what `Object.keys(session)` gives. */
-const OWN_FIELDS = ['id', 'expiresAt', 'createdAt', 'touchedAt', 'userId']
-
 /**
  * True when a keep list holds every one of the session's own fields: it was built with
  * `Object.keys(session)`, as @fastify/passport's `keepSessionInfo` does to keep everything
  * (on @fastify/session the data keys are the session's own properties).
  */
-function listsOwnFields (keep: readonly string[]): boolean {
-  return OWN_FIELDS.every((field) => keep.includes(field))
+function listsOwnFields (keep: readonly string[], session: object): boolean {
+  return Object.keys(session).every((field) => keep.includes(field))
 }
 
 /** Callback-style completion for the peers' `regenerate(cb)` / `destroy(cb)`, on a later tick. */
@@ -212,7 +209,7 @@ export class Session<D extends object = SessionData> {
       keep = undefined
     }
     this.#regenerated = true
-    if (Array.isArray(keep) && !listsOwnFields(keep)) {
+    if (Array.isArray(keep) && !listsOwnFields(keep, this)) {
       const kept = new Set<string>(keep)
       kept.add(MAX_AGE_KEY)
       for (const key of Object.keys(this.#data)) {

@@ -231,9 +231,7 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
     }
     for (const key of removed) deleted.push(fieldOf(key))
     const { now, expiresAt, ttl } = this.#expiry(session)
-    const user = session.userId == null ? '' : JSON.stringify(session.userId)
-    const keys = [this.#prefix + id]
-    if (user !== '' && this.#singleNode) keys.push(this.#indexKey(user))
+    const { user, keys } = this.#scriptKeys(id, session.userId)
     const answer = await this.#run(SAVE, keys, [
       session.isNew ? 1 : 0,
       ttl,
@@ -258,9 +256,7 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
   async touch (session: Session<D>): Promise<void> {
     if (session.id === null) return
     const { now, expiresAt, ttl } = this.#expiry(session)
-    const user = session.userId == null ? '' : JSON.stringify(session.userId)
-    const keys = [this.#prefix + session.id]
-    if (user !== '' && this.#singleNode) keys.push(this.#indexKey(user))
+    const { user, keys } = this.#scriptKeys(session.id, session.userId)
     const unfiled = await this.#run(TOUCH, keys, [ttl, session.touchedAt, expiresAt, user, now, session.id]) as string | null
     if (unfiled !== null) await this.#file(unfiled, session.id, expiresAt, ttl, now)
   }
@@ -304,6 +300,17 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
     }
     if (gone.length > 0) await this.#run(INDEX_REMOVE, [index], gone)
     return found.sort((a, b) => a.createdAt - b.createdAt)
+  }
+
+  /**
+   * A write script's keys: the session's, then, on a single node, its user's index (the script
+   * files it there itself); and the user as the script takes it (JSON, '' for none).
+   */
+  #scriptKeys (id: string, userId: string | null): { user: string, keys: string[] } {
+    const user = userId == null ? '' : JSON.stringify(userId)
+    const keys = [this.#prefix + id]
+    if (user !== '' && this.#singleNode) keys.push(this.#indexKey(user))
+    return { user, keys }
   }
 
   /** A user's index key, from the user's JSON: the id between the braces is the key's hash tag. */
