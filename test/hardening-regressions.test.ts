@@ -5,7 +5,7 @@ import sessionPlugin, { MemoryFactory, RedisFactory, Session, type SessionFactor
 import { idHash, redactId } from '../src/redact.js'
 import { SECRET, buildApp, sessionCookie } from './helpers/app.js'
 import { LogTrap, cookieValueIn } from './helpers/log-trap.js'
-import { randomPrefix, removeKeys, sharedClient, sharedRedisSkipReason } from './helpers/redis.js'
+import { cleaningClient, randomPrefix, sharedRedisSkipReason } from './helpers/redis.js'
 import { factoriesUnderTest, useFactory } from './helpers/factories-under-test.js'
 
 const redisSkip = await sharedRedisSkipReason()
@@ -109,12 +109,8 @@ t.test('a value JSON cannot hold is reported by its top-level key, never by the 
 })
 
 t.test('RedisFactory keeps a session key that holds a lone surrogate, instead of mangling it to U+FFFD', { skip: redisSkip ?? false }, async (t) => {
-  const client = await sharedClient()
   const prefix = randomPrefix()
-  t.teardown(async () => {
-    await removeKeys(client, prefix)
-    await client.quit()
-  })
+  const client = await cleaningClient(t, prefix)
   const factory = new RedisFactory({ client, prefix })
   const data = { '\ud800': 'a lone high surrogate', 'x\udfff': ['a lone low one'], 'ok 🍪': 1, 'e:': 'looks like the escape prefix' }
   const fresh = new Session<any>(data)

@@ -24,7 +24,7 @@ import sessionPlugin, { SealedCookieFactory, Session } from '../src/index.js'
 import { sessionCookie } from '../src/testing.js'
 import { SECRET } from './helpers/app.js'
 import { PG_HOST, PG_PORT, sharedPostgresSkipReason } from './helpers/postgres.js'
-import { keysUnder, removeKeys, sharedClient, sharedRedisSkipReason } from './helpers/redis.js'
+import { cleaningClient, keysUnder, sharedRedisSkipReason } from './helpers/redis.js'
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 
@@ -200,11 +200,7 @@ export { app }
     edits: [['\'myapp:sess:\'', `'${REDIS_PREFIX}'`]],
     epilogue: COUNTER + 'export { app, redis }\n',
     async check (t, load) {
-      const admin = await sharedClient()
-      t.teardown(async () => {
-        await removeKeys(admin, REDIS_PREFIX)
-        await admin.quit()
-      })
+      const admin = await cleaningClient(t, REDIS_PREFIX)
       const { app, redis } = await load()
       const jar = await countsVisits(t, app)
       const key = REDIS_PREFIX + idOf(jar.cookie as string)
@@ -280,11 +276,7 @@ export { app }
     edits: [['\'myapp:\'', `'${STORE_PREFIX}'`]],
     epilogue: COUNTER + 'export { app, client }\n',
     async check (t, load) {
-      const admin = await sharedClient()
-      t.teardown(async () => {
-        await removeKeys(admin, STORE_PREFIX)
-        await admin.quit()
-      })
+      const admin = await cleaningClient(t, STORE_PREFIX)
       const { app, client } = await load()
       const jar = await countsVisits(t, app)
       const record = JSON.parse(await admin.get(STORE_PREFIX + idOf(jar.cookie as string)) as string)

@@ -9,7 +9,7 @@ import t from 'tap'
 import { PostgresFactory, RedisFactory, type SessionFactory } from '../src/index.js'
 import { Client, buildApp, sessionIdOf } from './helpers/app.js'
 import { sharedPool, sharedPostgresSkipReason, uniqueName } from './helpers/postgres.js'
-import { keysUnder, randomPrefix, removeKeys, sharedClient, sharedRedisSkipReason, type TapTest } from './helpers/redis.js'
+import { cleaningClient, keysUnder, randomPrefix, sharedClient, sharedRedisSkipReason, type TapTest } from './helpers/redis.js'
 
 /** What the scenario needs of a store, read straight from it (never through the factory). */
 interface Store {
@@ -167,11 +167,7 @@ async function scenario (t: TapTest, store: Store): Promise<string[]> {
 
 t.test('Redis: two instances, one Redis', { skip: await sharedRedisSkipReason() ?? false }, async (t) => {
   const prefix = randomPrefix()
-  const redis = await sharedClient()
-  t.teardown(async () => {
-    await removeKeys(redis, prefix)
-    await redis.quit()
-  })
+  const redis = await cleaningClient(t, prefix)
   const clients: Redis[] = []
   t.teardown(() => Promise.all(clients.map((client) => client.quit())))
   const kept = await scenario(t, {

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { startInstances } from '../../examples/redis.js'
-import { REDIS_HOST, REDIS_PORT, freePort, keysUnder, randomPrefix, removeKeys, sharedClient, sharedRedisSkipReason, type TapTest } from '../helpers/redis.js'
+import { cleaningClient, REDIS_HOST, REDIS_PORT, freePort, keysUnder, randomPrefix, sharedRedisSkipReason, type TapTest } from '../helpers/redis.js'
 
 const skip = await sharedRedisSkipReason() ?? false
 
@@ -34,11 +34,7 @@ async function call (url: string, cookie: string | undefined, init: RequestInit 
 
 t.test('two instances behind a balancer share one session', { skip }, async (t) => {
   const prefix = randomPrefix()
-  const redis = await sharedClient()
-  t.teardown(async () => {
-    await removeKeys(redis, prefix)
-    await redis.quit()
-  })
+  const redis = await cleaningClient(t, prefix)
   const [one, two] = await startExample(t, prefix) as [string, string]
 
   const first = await call(`${one}/`, undefined)

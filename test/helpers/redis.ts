@@ -89,6 +89,16 @@ export async function removeKeys (client: Redis | Cluster, prefix: string): Prom
   for (const key of await keysUnder(client, prefix)) await client.del(key)
 }
 
+/** A client on the shared Redis for one test: when the test ends, the keys under `prefix` go and the client quits. */
+export async function cleaningClient (t: TapTest, prefix: string): Promise<Redis> {
+  const client = await sharedClient()
+  t.teardown(async () => {
+    await removeKeys(client, prefix)
+    await client.quit()
+  })
+  return client
+}
+
 function canListen (port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer()
