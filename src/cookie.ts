@@ -17,6 +17,15 @@ export interface Unsigned {
 // Enough for the visitors active at once on one process; the oldest entry goes first.
 const VERIFIED_MAX = 10_000
 
+/**
+ * A signed value as it goes in the Set-Cookie header. @fastify/cookie decodes a value holding
+ * `%` when it reads it, so `%` is escaped and any cookie-safe id round-trips; a value without
+ * `%` (every generated id) goes out as it is, as cookies of earlier releases did.
+ */
+function encodeValue (value: string): string {
+  return value.includes('%') ? value.replaceAll('%', '%25') : value
+}
+
 interface SerializeOptions {
   path: string
   domain?: string
@@ -112,7 +121,7 @@ export class SessionCookie {
       secure,
       // A SameSite=None cookie without Secure is dropped by browsers: over plain http, 'auto' falls back to Lax.
       sameSite: o.sameSite === 'none' && !secure ? 'lax' : o.sameSite,
-      encode: String
+      encode: encodeValue
     }
     if (o.domain !== undefined) options.domain = o.domain
     if (o.partitioned === true) options.partitioned = true

@@ -33,6 +33,12 @@ export const SaveAfterSend = createError(
   500
 )
 
+export const AfterSend = createError(
+  'FST_SESSION_AFTER_SEND',
+  'The session was changed after its response went out, so the change could never be saved; change the session before sending the reply (return reply.send(...) once the change is made)',
+  500
+)
+
 export const ReservedKey = createError(
   'FST_SESSION_RESERVED_KEY',
   'Session key "%s" is reserved (it could reach an object prototype); pick another key',
@@ -48,7 +54,7 @@ export const Detached = createError(
 
 export const NotLoaded = createError(
   'FST_SESSION_NOT_LOADED',
-  'No session on this request: its route has `config: { session: false }`, the `skip` option matched it, its path is outside `cookie.path`, or a hook read it before the session plugin loaded it',
+  'No session on this request, so it cannot be changed (it reads like a visitor\'s): its route has `config: { session: false }`, the `skip` option matched it, its path is outside `cookie.path`, or a hook read it before the session plugin loaded it',
   500
 )
 
@@ -83,6 +89,7 @@ export const errors = {
   FST_SESSION_NOT_SERIALIZABLE: NotSerializable,
   FST_SESSION_COOKIE_TOO_LARGE: CookieTooLarge,
   FST_SESSION_SAVE_AFTER_SEND: SaveAfterSend,
+  FST_SESSION_AFTER_SEND: AfterSend,
   FST_SESSION_RESERVED_KEY: ReservedKey,
   FST_SESSION_DETACHED: Detached,
   FST_SESSION_NOT_LOADED: NotLoaded,

@@ -123,12 +123,18 @@ export function resolveOptions (options: unknown): ResolvedOptions {
   if (!checkOptions.Check(options)) throw new InvalidOptions(problemsOf(options))
   const cookie: ResolvedCookieOptions = { ...defaults.cookie, ...options.cookie }
   checkCookieRules(cookie)
+  const idleTimeout = options.idleTimeout ?? defaults.idleTimeout
+  const absoluteTimeout = options.absoluteTimeout ?? defaults.absoluteTimeout
+  // Thirty minutes written in milliseconds (1_800_000) would be 20 days, past the absolute timeout.
+  if (idleTimeout > absoluteTimeout) {
+    throw new InvalidOptions(`/idleTimeout (${idleTimeout}) must not exceed /absoluteTimeout (${absoluteTimeout}): both are in seconds, not milliseconds`)
+  }
   return {
     factory: options.factory,
     secrets: typeof options.secret === 'string' ? [options.secret] : [...options.secret],
     cookie,
-    idleTimeout: options.idleTimeout ?? defaults.idleTimeout,
-    absoluteTimeout: options.absoluteTimeout ?? defaults.absoluteTimeout,
+    idleTimeout,
+    absoluteTimeout,
     rolling: options.rolling ?? defaults.rolling,
     saveUninitialized: options.saveUninitialized ?? defaults.saveUninitialized,
     decorator: options.decorator ?? defaults.decorator,

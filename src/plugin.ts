@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fastifyCookie from '@fastify/cookie'
 import { SessionCookie } from './cookie.js'
-import { InvalidOptions, NotLoaded, SaveAfterSend, StoreUnavailable } from './errors.js'
+import { AfterSend, InvalidOptions, SaveAfterSend, StoreUnavailable } from './errors.js'
 import { FactoryGuard, isThenable, then, type Maybe } from './guard.js'
 import { putCookie, sharedCacheable, varyCookie, type HeaderTarget } from './headers.js'
 import { isCookieSafe } from './id.js'
@@ -29,10 +29,8 @@ declare module 'fastify' {
 
 export async function plugin (fastify: FastifyInstance, options: SessionPluginOptions): Promise<void> {
   const resolved = resolveOptions(options)
-  if (!fastify.hasPlugin('@fastify/cookie')) {
-    await fastify.register(fastifyCookie)
-    sayWhenCookieComesLate(fastify)
-  }
+  // Registered after ours, @fastify/cookie fails with Fastify's own FST_ERR_DEC_ALREADY_PRESENT.
+  if (!fastify.hasPlugin('@fastify/cookie')) await fastify.register(fastifyCookie)
 
   const manager = new SessionManager(fastify, resolved)
   // Each registration has its own slot, so several decorators (or sibling scopes) never collide.
@@ -66,12 +64,23 @@ export async function plugin (fastify: FastifyInstance, options: SessionPluginOp
     try {
       loading = manager.load(state)
     } catch (error) {
-      return done(error as Error)
+      manager.failLoad(state, error)
+      return done()
     }
     if (!isThenable(loading)) return done()
-    // A promise returned to Fastify: it settles the hook, and a throw in what follows cannot escape.
-    return loading
+    // A failed load fails only the requests that read the session: the first read throws it.
+    // A promise returned to Fastify settles the hook, and a throw in what follows cannot escape.
+    return loading.then(undefined, (error: unknown) => manager.failLoad(state, error))
   })
+
+  if (resolved.saveUninitialized) {
+    // saveUninitialized stores a session for requests that reached a handler, not for a 400 or a 404.
+    fastify.addHook('preHandler', function reachedHandler (request, _reply, done) {
+      const state = (request as WithState)[kState]
+      if (state !== null && !request.is404) state.handled = true
+      done()
+    })
+  }
 
   fastify.addHook('onSend', function saveSession (request, _reply, payload, done) {
     const state = (request as WithState)[kState]
@@ -79,8 +88,14 @@ export async function plugin (fastify: FastifyInstance, options: SessionPluginOp
     // A second send while the first one's session work is still running (`reply.send()` without
     // `return`, a send from a hook and a returned value): the first response goes out, whole,
     // and this one is dropped here, as Fastify drops a send after the reply went out.
-    if (state.phase === 'saving') return
+    if (state.phase === 'saving') {
+      // A dropped stream would hold its file handle open for good.
+      if (isStream(payload)) payload.destroy()
+      return
+    }
     state.phase = 'saving'
+    // From here on a change could not be saved: it throws instead of being lost.
+    if (state.session !== null) internals.lock(state.session, afterSend)
     let pending: Maybe<void>
     try {
       pending = manager.commit(state)
@@ -125,6 +140,10 @@ class RequestState implements SessionOwner, HeaderTarget {
   phase: 'open' | 'saving' | 'done' = 'open'
   /** The handler called `session.save()`: headers go on the raw response as well. */
   byHand = false
+  /** The request reached its handler (tracked only with saveUninitialized). */
+  handled = false
+  /** The load failed: the first read of the session throws this. */
+  failure: unknown = null
 
   constructor (
     readonly manager: SessionManager,
@@ -134,6 +153,10 @@ class RequestState implements SessionOwner, HeaderTarget {
 
   saveNow (): Promise<void> {
     return this.manager.saveNow(this)
+  }
+
+  reloadNow (): Promise<void> {
+    return this.manager.reloadNow(this)
   }
 }
 
@@ -151,6 +174,8 @@ class SessionManager {
   /** The factory's destroy() said whether it removed a record: no load is needed to find out. */
   #destroyReports = false
   #warnedInsecure = false
+  /** What `request.session` is on a request without session work: it reads like a visitor's. */
+  readonly #visitor = internals.visitor()
 
   constructor (fastify: FastifyInstance, options: ResolvedOptions) {
     this.#options = options
@@ -179,20 +204,14 @@ class SessionManager {
       state.request.log.debug('session: cookie signature invalid, starting a fresh session')
       return
     }
-    try {
-      const found = this.guard.call<Session | null>('load', signed.id)
-      const loaded = then(found, (session) => this.#loaded(state, signed.id, value, signed.renew, session))
-      if (isThenable(loaded)) return loaded.catch((error: unknown) => this.#failLoad(state, error))
-      return loaded
-    } catch (error) {
-      this.#failLoad(state, error)
-    }
+    const found = this.guard.call<Session | null>('load', signed.id)
+    return then(found, (session) => this.#loaded(state, signed.id, value, signed.renew, session))
   }
 
-  // The error reply must leave the client's cookie and the store as they were.
-  #failLoad (state: RequestState, error: unknown): never {
+  /** A failed load: nothing is saved and no cookie changes on this request; reading the session throws. */
+  failLoad (state: RequestState, error: unknown): void {
     state.phase = 'done'
-    throw error
+    state.failure = error
   }
 
   /** Takes what the factory found: nothing, a dead session (destroyed), or this request's session. */
@@ -208,6 +227,7 @@ class SessionManager {
       if (this.guard.factory.destroy === undefined) return
       return then(this.guard.call('destroy', id), noop)
     }
+    session = internals.unwrap(session)
     session.id ??= id
     internals.setOwner(session, state)
     state.session = session
@@ -216,18 +236,36 @@ class SessionManager {
     state.renew = renew
   }
 
-  /** The session the handler sees: the loaded one, or a new one made on first use. */
+  /** The session the handler sees: the loaded one, a new one made on first use, or a visitor's where there is no session work. */
   sessionOf (state: RequestState | null): Session {
-    if (state === null) throw new NotLoaded()
+    if (state === null) return this.#visitor
+    if (state.failure !== null) throw state.failure
     state.accessed = true
-    return state.session ?? this.#fresh(state)
+    return internals.view(state.session ?? this.#fresh(state))
   }
 
   #fresh (state: RequestState): Session {
-    const session = new Session()
+    const session = internals.unwrap(new Session())
     internals.setOwner(session, state)
+    // Made after the response went out: a change to it could never be saved.
+    if (state.phase !== 'open') internals.lock(session, afterSend)
     state.session = session
     return session
+  }
+
+  /** `session.reload()`: the stored session again, unsaved changes dropped; one that was ended comes back new and empty. */
+  async reloadNow (state: RequestState): Promise<void> {
+    const session = state.session as Session
+    const id = session.isNew ? null : session.id
+    const found = id === null ? null : await this.guard.call<Session | null>('load', id)
+    if (found === null || this.isExpired(found, Date.now())) {
+      if (id !== null) state.stale = true
+      internals.adopt(session, new Session())
+      state.cookieId = state.cookieValue = null
+      return
+    }
+    found.id ??= id
+    internals.adopt(session, found)
   }
 
   saveNow (state: RequestState): Promise<void> {
@@ -249,17 +287,19 @@ class SessionManager {
     const deferCookies = sharedCacheable(state)
     let session = state.session
     if (session === null) {
-      if (this.#options.saveUninitialized) session = this.#fresh(state)
+      if (state.handled) session = this.#fresh(state)
       else return state.stale && !deferCookies ? this.#clearCookie(state) : undefined
     }
     if (state.accessed) varyCookie(state)
     if (internals.destroyed(session)) return this.#destroy(state, session)
     if (internals.regenerated(session)) return this.#regenerate(state, session)
     if (session.isNew) {
-      if (session.isModified || this.#options.saveUninitialized) return this.#save(state, session)
+      if (session.isModified || state.handled) return this.#save(state, session)
       return state.stale && !deferCookies ? this.#clearCookie(state) : undefined
     }
     if (session.isModified) return this.#save(state, session)
+    // `session.touch()`: extend the session now, whatever `rolling` says and however recent the last touch.
+    if (internals.touchAsked(session)) return this.#touch(state, session, !deferCookies)
     // A server-side touch sends no cookie; rolling by a save (a stateless factory) does, so it waits.
     // A persistent cookie's refresh rides with the touch, so that touch waits too.
     if (deferCookies) {
@@ -277,10 +317,14 @@ class SessionManager {
 
   /** A touch when the last one is a tenth of the idle timeout old; null when none is due. */
   #touchIfDue (state: RequestState, session: Session, refresh: boolean): Maybe<void> | null {
-    const now = Date.now()
-    if (now - session.touchedAt < this.#touchEvery(session)) return null
+    if (Date.now() - session.touchedAt < this.#touchEvery(session)) return null
+    return this.#touch(state, session, refresh)
+  }
+
+  #touch (state: RequestState, session: Session, refresh: boolean): Maybe<void> {
     // A factory without touch (a stateless one) is rolled by a save and a new cookie.
-    if (this.guard.factory.touch === undefined) return this.#save(state, session)
+    if (this.guard.factory.touch === undefined) return refresh ? this.#save(state, session) : undefined
+    const now = Date.now()
     this.#stamp(session, now)
     return then(this.guard.call('touch', session), () => {
       if (refresh && (state.renew || this.#maxAge(session) !== undefined)) return this.#resend(state, session, now)
@@ -309,12 +353,13 @@ class SessionManager {
       state.cookieId = state.cookieValue = null
       if (!removed) {
         state.request.log.debug('session: regenerated a session whose record is gone, treating it as a logout')
-        session.clear()
+        internals.empty(session)
         internals.markNew(session)
         if (state.hadCookie) this.#clearCookie(state)
         return
       }
-      session.createdAt = Date.now()
+      // The absolute timeout runs on for kept data (a rotation must not extend a stolen session); an emptied session starts anew.
+      if (Object.keys(internals.view(session)).length === 0) session.createdAt = Date.now()
       return this.#save(state, session)
     })
   }
@@ -387,12 +432,12 @@ class SessionManager {
   /** How often an unchanged session is touched: a tenth of the idle timeout, or of a shorter persistent cookie's life. */
   #touchEvery (session: Session): number {
     const maxAge = this.#maxAge(session)
-    return maxAge === undefined ? this.#touchEveryMs : Math.min(this.#touchEveryMs, maxAge * 100)
+    // At most one touch a second, however short the cookie's life.
+    return maxAge === undefined ? this.#touchEveryMs : Math.min(this.#touchEveryMs, Math.max(maxAge * 100, 1000))
   }
 
   #maxAge (session: Session): number | undefined {
-    const own = session.data[MAX_AGE_KEY] as number | undefined
-    return own ?? this.#options.cookie.maxAge
+    return internals.lifetime(session) ?? this.#options.cookie.maxAge
   }
 
   isExpired (session: Session, now: number): boolean {
@@ -443,19 +488,12 @@ class SessionManager {
 
 function noop (): void {}
 
-/**
- * We registered @fastify/cookie because the app had not. The app registering it afterwards
- * would fail on a decorator added twice, with nothing saying why: name the fix instead.
- */
-function sayWhenCookieComesLate (fastify: FastifyInstance): void {
-  const decorate = fastify.decorate
-  fastify.decorate = function (this: FastifyInstance, name: string | symbol, ...rest: unknown[]) {
-    // Installed once ours has decorated it: here or in a child scope, this name would collide.
-    if (name === 'serializeCookie') {
-      throw new InvalidOptions('@fastify/cookie is registered already: fastify-session-factory registered it because the app had not. Register @fastify/cookie before fastify-session-factory (with your own options), and it is used as it is')
-    }
-    return (decorate as (...args: unknown[]) => FastifyInstance).call(this, name, ...rest)
-  } as typeof decorate
+function afterSend (): Error {
+  return new AfterSend()
+}
+
+function isStream (payload: unknown): payload is { destroy: () => void } {
+  return typeof (payload as { pipe?: unknown } | null)?.pipe === 'function' && typeof (payload as { destroy?: unknown }).destroy === 'function'
 }
 
 /** RFC 6265 §5.1.4 path-match of the request's path against the cookie's path. */

@@ -1,4 +1,4 @@
-import { CorruptRecord, Detached, InvalidOptions, NotSerializable, ReservedKey } from './errors.js'
+import { CorruptRecord, Detached, InvalidOptions, NotLoaded, NotSerializable, ReservedKey } from './errors.js'
 
 /**
  * What a session holds. Augment it to type your data:
@@ -21,6 +21,8 @@ export interface SessionRecord<D extends object = SessionData> {
 /** What the plugin hangs on a session it manages, so that `session.save()` can reach the reply. */
 export interface SessionOwner {
   saveNow (session: Session<any>): Promise<void>
+  /** Reads the stored session again into `session` (`session.reload()`). */
+  reloadNow (session: Session<any>): Promise<void>
 }
 
 // Keys that could reach an object prototype if a store, or a careless copy, handed them on.
@@ -48,26 +50,24 @@ export function readTimestamp (value: unknown, name: string): number {
   throw new CorruptRecord(`its ${name} is not a finite number`)
 }
 
-/**
- * True when a keep list holds every one of the session's own fields: it was built with
- * `Object.keys(session)`, as @fastify/passport's `keepSessionInfo` does to keep everything
- * (on @fastify/session the data keys are the session's own properties).
- */
-function listsOwnFields (keep: readonly string[], session: object): boolean {
-  return Object.keys(session).every((field) => keep.includes(field))
-}
-
 /** Callback-style completion for the peers' `regenerate(cb)` / `destroy(cb)`, on a later tick. */
 function settle (callback: ((err?: Error) => void) | undefined): Promise<void> {
   if (typeof callback === 'function') queueMicrotask(() => callback())
   return Promise.resolve()
 }
 
+/** A stored lifetime as `options({ maxAge })` takes it; anything else is dropped (a browser-session cookie). */
+function isLifetime (value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_AGE_LIMIT
+}
+
 function copyData (source: unknown): Record<string, unknown> {
   const data: Record<string, unknown> = Object.create(null)
   if (source !== null && typeof source === 'object') {
     for (const key of Object.keys(source)) {
-      if (!RESERVED.has(key)) data[key] = (source as Record<string, unknown>)[key]
+      const value = (source as Record<string, unknown>)[key]
+      if (RESERVED.has(key) || (key === MAX_AGE_KEY && !isLifetime(value))) continue
+      data[key] = value
     }
   }
   return data
@@ -85,16 +85,38 @@ export interface SessionInternals {
   markSaved (session: Session<any>, id: string): void
   /** The plugin saves an outdated session even when its data did not change. */
   outdated (session: Session<any>): boolean
-  /** True for a real Session (its private fields exist), not an object that only inherits from the class. */
+  /** True for a real Session (or its property view), not an object that only inherits from the class. */
   isSession (value: unknown): value is Session<any>
+  /** The session behind its property view: what the plugin works on, without the traps. */
+  unwrap<D extends object> (session: Session<D>): Session<D>
+  /** The property view of a session: what `request.session` gives the app. */
+  view<D extends object> (session: Session<D>): Session<D>
   /** The key was set or deleted since the session was loaded (or last saved). */
   keyChanged (session: Session<any>, key: string): boolean
+  /** The lifetime `options({ maxAge })` gave this session (seconds), if any. */
+  lifetime (session: Session<any>): number | undefined
+  /** `touch()` was called on this request. */
+  touchAsked (session: Session<any>): boolean
+  /** Empties the data (a regenerated session whose record is gone). */
+  empty (session: Session<any>): void
+  /** Takes the stored state of `loaded` (reload), dropping unsaved changes. */
+  adopt (session: Session<any>, loaded: Session<any>): void
+  /** From now on a change throws `error` (the response went out, or the request has no session). */
+  lock (session: Session<any>, error: () => Error): void
+  /** An empty session that reads like a visitor's and throws `FST_SESSION_NOT_LOADED` on any change. */
+  visitor (): Session<any>
 }
 
 // Filled in by the class's static block, which alone can reach the #private fields.
 export let internals: SessionInternals
 
-export class Session<D extends object = SessionData> {
+// The fields a factory and the plugin write; every other member is a method or a read-only getter.
+const FIELDS = new Set(['id', 'expiresAt', 'createdAt', 'touchedAt', 'userId'])
+const kView = Symbol('fastify-session-factory.view')
+// The traps of a session's property view, filled in by the class's static block.
+const VIEW: ProxyHandler<SessionBase<any>> = {}
+
+class SessionBase<D extends object = SessionData> {
   id: string | null
   /** Epoch ms after which the session is dead; set by the plugin before every save or touch. */
   expiresAt: number | null = null
@@ -115,7 +137,13 @@ export class Session<D extends object = SessionData> {
   #regenerated = false
   #destroyed = false
   #outdated = false
+  #touch = false
   #owner: SessionOwner | null = null
+  /** Set when a change must throw: the response went out, or this request has no session. */
+  #locked: (() => Error) | null = null
+  /** The property view handed to the app, and the methods it hands out, bound once. */
+  readonly #view: Session<D>
+  #bound: Record<string, unknown> | null = null
 
   // NoInfer: the data type comes from `Session<MyData>` or SessionData, never from the first values.
   constructor (data?: Partial<NoInfer<D>>, id?: string | null) {
@@ -123,6 +151,14 @@ export class Session<D extends object = SessionData> {
     this.id = id ?? null
     this.#isNew = this.id === null
     this.createdAt = this.touchedAt = Date.now()
+    this.#view = new Proxy(this, VIEW) as unknown as Session<D>
+    // The app gets the view: data keys as properties (`session.user = x`), as on the peers.
+    return this.#view
+  }
+
+  /** The session itself, from its view or from itself. */
+  get [kView] (): this {
+    return this
   }
 
   /** True for a session that was built without an id, that is, one no factory has stored yet. */
@@ -136,7 +172,7 @@ export class Session<D extends object = SessionData> {
     return this.#lent !== null && this.#changedInPlace().length > 0
   }
 
-  /** The session's data; read-only: change it with `set`, `delete` and `clear`, which are tracked. */
+  /** The session's data as stored; read-only: change it with `set`, `delete`, `clear` or properties, which are tracked. */
   get data (): Readonly<Partial<D>> {
     return this.#data as Partial<D>
   }
@@ -144,6 +180,7 @@ export class Session<D extends object = SessionData> {
   get<K extends keyof D & string> (key: K): D[K] | undefined
   get<K extends keyof D & string> (key: K, fallback: D[K]): D[K]
   get<K extends keyof D & string> (key: K, fallback?: D[K]): D[K] | undefined {
+    if (key === MAX_AGE_KEY) return fallback
     const value = this.#data[key] as D[K] | undefined
     if (value === undefined) return fallback
     // An object may be changed in place (`get('cart').push(x)`): remember how it looked.
@@ -156,33 +193,29 @@ export class Session<D extends object = SessionData> {
 
   /** Stores `value` under `key`; `undefined` deletes the key, as @fastify/passport expects. */
   set<K extends keyof D & string> (key: K, value: D[K]): this {
-    if (RESERVED.has(key)) throw new ReservedKey(key)
-    if (value === undefined) {
-      this.delete(key)
-      return this
-    }
-    this.#data[key] = value
-    this.#deleted?.delete(key)
-    this.#lent?.delete(key)
-    ;(this.#changed ??= new Set()).add(key)
-    return this
+    this.#assertOpen()
+    if (RESERVED.has(key) || key === MAX_AGE_KEY) throw new ReservedKey(key)
+    if (value === undefined) this.#remove(key)
+    else this.#put(key, value)
+    return this.#view as unknown as this
   }
 
   has (key: keyof D & string): boolean {
-    return this.#data[key] !== undefined
+    return key !== MAX_AGE_KEY && this.#data[key] !== undefined
   }
 
   delete (key: keyof D & string): boolean {
-    if (this.#data[key] === undefined) return false
-    delete this.#data[key]
-    this.#changed?.delete(key)
-    this.#lent?.delete(key)
-    ;(this.#deleted ??= new Set()).add(key)
-    return true
+    this.#assertOpen()
+    if (key === MAX_AGE_KEY) throw new ReservedKey(key)
+    return this.#remove(key)
   }
 
+  /** Deletes every data key (a lifetime given with `options()` stays). */
   clear (): void {
-    for (const key of Object.keys(this.#data)) this.delete(key as keyof D & string)
+    this.#assertOpen()
+    for (const key of Object.keys(this.#data)) {
+      if (key !== MAX_AGE_KEY) this.#remove(key)
+    }
   }
 
   /** What was set and deleted since the session was loaded: what a merging factory applies. */
@@ -198,23 +231,22 @@ export class Session<D extends object = SessionData> {
   }
 
   /**
-   * Gives the session a new id at its next save and destroys the old one (call it at login).
-   * With `keep`, only those keys survive (what @fastify/passport asks for at login); a keep list
-   * built with `Object.keys(session)` (passport's `keepSessionInfo`) keeps them all. The promise settles
-   * at once and `cb` is called on the next tick: the factory work happens when the reply is sent.
+   * Gives the session a new id at its next save and destroys the old one (call it at login and
+   * logout). The data is emptied, as on @fastify/session and express-session; with `keep`, those
+   * keys survive (and so does the lifetime `options()` gave). The promise settles at once and
+   * `cb` is called on the next tick: the factory work happens when the reply is sent.
    */
   regenerate (keep?: Array<keyof D & string> | ((err?: Error) => void), cb?: (err?: Error) => void): Promise<void> {
     if (typeof keep === 'function') {
       cb = keep
       keep = undefined
     }
+    this.#assertOpen()
     this.#regenerated = true
-    if (Array.isArray(keep) && !listsOwnFields(keep, this)) {
-      const kept = new Set<string>(keep)
-      kept.add(MAX_AGE_KEY)
-      for (const key of Object.keys(this.#data)) {
-        if (!kept.has(key)) this.delete(key as keyof D & string)
-      }
+    const kept = new Set<string>(Array.isArray(keep) ? keep : [])
+    if (Array.isArray(keep)) kept.add(MAX_AGE_KEY)
+    for (const key of Object.keys(this.#data)) {
+      if (!kept.has(key)) this.#remove(key)
     }
     return settle(cb)
   }
@@ -224,6 +256,7 @@ export class Session<D extends object = SessionData> {
    * session. The promise settles at once and `cb` is called on the next tick.
    */
   destroy (cb?: (err?: Error) => void): Promise<void> {
+    this.#assertOpen()
     this.#destroyed = true
     this.#regenerated = false
     this.#data = Object.create(null)
@@ -235,8 +268,29 @@ export class Session<D extends object = SessionData> {
 
   /** Persists the session now, for replies that bypass `onSend` (hijacked or streamed by hand). */
   save (): Promise<void> {
+    if (this.#locked !== null) return Promise.reject(this.#locked())
     if (this.#owner === null) return Promise.reject(new Detached())
-    return this.#owner.saveNow(this)
+    return this.#owner.saveNow(this.#view)
+  }
+
+  /**
+   * Reads the stored session again, dropping unsaved changes: a long-lived socket sees other
+   * requests' writes. A session that was ended meanwhile comes back empty and new (`isNew`).
+   */
+  reload (cb?: (err?: Error) => void): Promise<void> {
+    let reloading: Promise<void>
+    if (this.#locked !== null) reloading = Promise.reject(this.#locked())
+    else if (this.#owner === null) reloading = Promise.reject(new Detached())
+    else reloading = this.#owner.reloadNow(this.#view)
+    if (typeof cb !== 'function') return reloading
+    reloading.then(() => cb(), cb)
+    return reloading.catch(() => {})
+  }
+
+  /** Extends the idle timeout (and a persistent cookie) on this response, even with `rolling: false`. */
+  touch (): void {
+    this.#assertOpen()
+    this.#touch = true
   }
 
   /**
@@ -246,15 +300,16 @@ export class Session<D extends object = SessionData> {
    */
   options (opts: { maxAge?: number | null, [other: string]: unknown }): void {
     if (opts === null || typeof opts !== 'object' || !('maxAge' in opts) || opts.maxAge === undefined) return
+    this.#assertOpen()
     const maxAge = opts.maxAge
     if (maxAge === null) {
-      this.delete(MAX_AGE_KEY as keyof D & string)
+      this.#remove(MAX_AGE_KEY)
       return
     }
-    if (typeof maxAge !== 'number' || !Number.isInteger(maxAge) || maxAge < 0 || maxAge > MAX_AGE_LIMIT) {
+    if (!isLifetime(maxAge)) {
       throw new InvalidOptions(`session.options() maxAge is ${String(maxAge)}: it is in seconds, an integer from 0 to ${MAX_AGE_LIMIT} (400 days); @fastify/session takes milliseconds, so divide by 1000`)
     }
-    this.set(MAX_AGE_KEY as keyof D & string, maxAge as D[keyof D & string])
+    this.#put(MAX_AGE_KEY, maxAge)
   }
 
   toJSON (): SessionRecord<D> {
@@ -273,7 +328,7 @@ export class Session<D extends object = SessionData> {
    * FST_SESSION_CORRUPT_RECORD (the plugin answers 503).
    */
   static fromJSON<D extends object = SessionData> (record: SessionRecord<D>): Session<D> {
-    const session = new Session<D>(record.data, record.id)
+    const session = new SessionBase<D>(record.data, record.id) as Session<D>
     session.createdAt = readTimestamp(record.createdAt, 'createdAt')
     session.touchedAt = readTimestamp(record.touchedAt, 'touchedAt')
     if (record.expiresAt !== undefined && record.expiresAt !== null) {
@@ -285,6 +340,26 @@ export class Session<D extends object = SessionData> {
   /** Marks a loaded session as outdated: the plugin rewrites it on this request (after a key rotation, say). */
   markOutdated (): void {
     this.#outdated = true
+  }
+
+  #assertOpen (): void {
+    if (this.#locked !== null) throw this.#locked()
+  }
+
+  #put (key: string, value: unknown): void {
+    this.#data[key] = value
+    this.#deleted?.delete(key)
+    this.#lent?.delete(key)
+    ;(this.#changed ??= new Set()).add(key)
+  }
+
+  #remove (key: string): boolean {
+    if (this.#data[key] === undefined) return false
+    delete this.#data[key]
+    this.#changed?.delete(key)
+    this.#lent?.delete(key)
+    ;(this.#deleted ??= new Set()).add(key)
+    return true
   }
 
   #changedInPlace (): string[] {
@@ -304,50 +379,140 @@ export class Session<D extends object = SessionData> {
   }
 
   static {
+    const unwrap = <S extends SessionBase<any>>(session: S): S => (session as unknown as { [kView]: S })[kView]
+    const reset = (session: SessionBase<any>): void => {
+      session.#regenerated = false
+      session.#destroyed = false
+      session.#deleted = null
+      session.#lent = null
+      session.#outdated = false
+      session.#touch = false
+    }
     internals = {
-      regenerated: (session) => session.#regenerated,
-      destroyed: (session) => session.#destroyed,
-      isSession: (value): value is Session<any> => typeof value === 'object' && value !== null && #data in value,
-      keyChanged: (session, key) => session.#changed?.has(key) === true || session.#deleted?.has(key) === true,
-      changedKeys: (session) => session.#isNew
-        ? Object.keys(session.#data)
-        : [...(session.#changed ?? []), ...(session.#lent === null ? [] : session.#changedInPlace())],
+      regenerated: (session) => unwrap(session).#regenerated,
+      destroyed: (session) => unwrap(session).#destroyed,
+      isSession: (value): value is Session<any> => {
+        if (typeof value !== 'object' || value === null) return false
+        const target: unknown = (value as { [kView]?: unknown })[kView]
+        return typeof target === 'object' && target !== null && #data in target
+      },
+      unwrap: (session) => unwrap(session as unknown as SessionBase<any>) as unknown as typeof session,
+      view: (session) => unwrap(session as unknown as SessionBase<any>).#view as typeof session,
+      keyChanged: (session, key) => {
+        const target = unwrap(session)
+        return target.#changed?.has(key) === true || target.#deleted?.has(key) === true
+      },
+      changedKeys: (session) => {
+        const target = unwrap(session)
+        return target.#isNew
+          ? Object.keys(target.#data)
+          : [...(target.#changed ?? []), ...(target.#lent === null ? [] : target.#changedInPlace())]
+      },
+      lifetime: (session) => unwrap(session).#data[MAX_AGE_KEY] as number | undefined,
+      touchAsked: (session) => unwrap(session).#touch,
       setOwner (session, owner) {
-        session.#owner = owner
+        unwrap(session).#owner = owner
       },
       markNew (session) {
-        session.#isNew = true
-        session.#regenerated = false
-        session.#destroyed = false
-        session.id = null
-        session.#changed = new Set(Object.keys(session.#data))
-        session.#deleted = null
-        session.#lent = null
-        session.#outdated = false
+        const target = unwrap(session)
+        reset(target)
+        target.#isNew = true
+        target.id = null
+        target.#changed = new Set(Object.keys(target.#data))
       },
       markSaved (session, id) {
-        session.id = id
-        session.#isNew = false
-        session.#regenerated = false
-        session.#destroyed = false
-        session.#changed = null
-        session.#deleted = null
-        session.#lent = null
-        session.#outdated = false
+        const target = unwrap(session)
+        reset(target)
+        target.id = id
+        target.#isNew = false
+        target.#changed = null
       },
-      outdated: (session) => session.#outdated
+      outdated: (session) => unwrap(session).#outdated,
+      empty (session) {
+        const target = unwrap(session)
+        for (const key of Object.keys(target.#data)) target.#remove(key)
+      },
+      adopt (session, loaded) {
+        const target = unwrap(session)
+        const source = unwrap(loaded)
+        reset(target)
+        target.#data = source.#data
+        target.#changed = null
+        target.#isNew = source.#isNew
+        target.id = source.id
+        target.createdAt = source.createdAt
+        target.touchedAt = source.touchedAt
+        target.expiresAt = source.expiresAt
+        target.userId = source.userId
+      },
+      lock (session, error) {
+        unwrap(session).#locked = error
+      },
+      visitor () {
+        const session = new SessionBase()
+        unwrap(session).#locked = () => new NotLoaded()
+        return session
+      }
+    }
+
+    // The view's traps: a Session member is the member (its methods bound to the session, once);
+    // any other name is a data key, read, written and deleted through the tracked methods.
+    VIEW.get = (target, key) => {
+      if (typeof key === 'symbol') return key === kView ? target : Reflect.get(target, key, target)
+      if (key in target) {
+        const value: unknown = Reflect.get(target, key, target)
+        if (typeof value !== 'function' || key === 'constructor') return value
+        const bound = target.#bound ??= Object.create(null) as Record<string, unknown>
+        bound[key] ??= (value as (...args: unknown[]) => unknown).bind(target)
+        return bound[key]
+      }
+      return target.get(key)
+    }
+    VIEW.set = (target, key, value) => {
+      if (typeof key === 'symbol') return Reflect.set(target, key, value, target)
+      if (FIELDS.has(key)) {
+        target.#assertOpen()
+        ;(target as unknown as Record<string, unknown>)[key] = value
+        return true
+      }
+      if (key in target) throw new TypeError(`session.${key} is a method or a read-only field of the session, not a data key: store data under this name with session.set('${key}', value) and read it with session.get('${key}')`)
+      target.set(key, value)
+      return true
+    }
+    VIEW.deleteProperty = (target, key) => {
+      if (typeof key === 'symbol' || key in target) return false
+      target.delete(key)
+      return true
+    }
+    VIEW.has = (target, key) => key in target || (typeof key === 'string' && target.has(key))
+    VIEW.ownKeys = (target) => Object.keys(target.#data).filter((key) => key !== MAX_AGE_KEY)
+    VIEW.getOwnPropertyDescriptor = (target, key) => {
+      if (typeof key === 'symbol' || key in target || !target.has(key)) return undefined
+      return { value: target.get(key), writable: true, enumerable: true, configurable: true }
+    }
+    VIEW.defineProperty = (target, key, descriptor) => {
+      if (typeof key === 'symbol' || key in target || !('value' in descriptor)) return false
+      target.set(key, descriptor.value)
+      return true
     }
   }
 }
 
-// Assigning a property (`session.user = x`, @fastify/session's style) would store nothing: the
-// last link of the prototype chain turns it into a TypeError that says what to write.
-Object.setPrototypeOf(Session.prototype, new Proxy(Object.create(Object.prototype) as object, {
-  set (_target, key) {
-    const name = String(key)
-    throw new TypeError(`session.${name} = … stores nothing: write session.set('${name}', value) (and read with session.get('${name}')). With @fastify/csrf-protection, register it with sessionPlugin: '@fastify/secure-session'`)
-  }
-}))
+/**
+ * A session: its data, and what the plugin needs to load and save it. Data keys are also its
+ * properties (`session.user = x`, `delete session.user`, `Object.keys(session)`), as on the peers.
+ */
+export type Session<D extends object = SessionData> = SessionBase<D> & Partial<D>
+
+/** The Session class: `new Session(data?, id?)`, `Session.fromJSON(record)`. */
+export interface SessionConstructor {
+  new <D extends object = SessionData>(data?: Partial<NoInfer<D>>, id?: string | null): Session<D>
+  readonly prototype: SessionBase<any>
+  fromJSON<D extends object = SessionData> (record: SessionRecord<D>): Session<D>
+}
+
+// eslint-disable-next-line @typescript-eslint/no-redeclare
+export const Session = SessionBase as unknown as SessionConstructor
 
 /** Throws `FST_SESSION_NOT_SERIALIZABLE` for anything JSON would drop, mangle or choke on. */
 export function assertJson (value: unknown, path: string, seen: unknown[] = []): void {

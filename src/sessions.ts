@@ -45,7 +45,10 @@ export class Sessions<D extends object = SessionData> {
 
   constructor (engine: SessionEngine) {
     this.#engine = engine
-    this.#detached = { saveNow: (session) => this.#saveDetached(session) }
+    this.#detached = {
+      saveNow: (session) => this.#saveDetached(session),
+      reloadNow: (session) => this.#reloadDetached(session)
+    }
   }
 
   /** The user's live sessions, oldest first; `request` marks the one it holds as `current`. */
@@ -125,6 +128,18 @@ export class Sessions<D extends object = SessionData> {
 
   #handleOf (id: string): string {
     return createHmac('sha256', this.#engine.secret).update(`handle:${id}`).digest('base64url').slice(0, 22)
+  }
+
+  /** `session.reload()` outside a route: the stored session again; one that was ended comes back new and empty. */
+  async #reloadDetached (session: Session): Promise<void> {
+    const id = session.isNew ? null : session.id
+    const found = id === null ? null : await this.#engine.guard.call<Session | null>('load', id)
+    if (found === null || this.#engine.isExpired(found, Date.now())) {
+      internals.adopt(session, new Session())
+      return
+    }
+    found.id ??= id
+    internals.adopt(session, found)
   }
 
   /** `session.save()` of a session loaded outside a route: no reply, so no cookie can change. */

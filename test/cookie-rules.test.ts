@@ -37,10 +37,10 @@ async function rulesApp (t: Tap, options: Extra, factory = new CountingFactory()
   return app
 }
 
-t.test('saveUninitialized true: every request in scope gets a stored session and a cookie, read or not', async (t) => {
+t.test('saveUninitialized true: every request in scope that reaches a handler gets a stored session and a cookie, read or not', async (t) => {
   const factory = new CountingFactory()
   const app = await rulesApp(t, { saveUninitialized: true }, factory)
-  for (const url of ['/untouched', '/read', '/no-such-route']) {
+  for (const url of ['/untouched', '/read']) {
     factory.calls.length = 0
     const response = await app.inject(url)
     const cookie = sessionCookie(response)
@@ -51,6 +51,17 @@ t.test('saveUninitialized true: every request in scope gets a stored session and
     t.same(setCookies(again), [], `${url}: the stored session is found the next time, no new cookie`)
     t.same(factory.calls, ['load'])
   }
+})
+
+t.test('saveUninitialized true: a request rejected before its handler (a 404 from a scanner, a 400 for a bad JSON body) stores nothing and gets no cookie', async (t) => {
+  const factory = new CountingFactory()
+  const app = await rulesApp(t, { saveUninitialized: true }, factory)
+  const notFound = await app.inject('/no-such-route')
+  t.equal(notFound.statusCode, 404)
+  const badBody = await app.inject({ method: 'POST', url: '/logout', headers: { 'content-type': 'application/json' }, payload: '{"oops' })
+  t.equal(badBody.statusCode, 400)
+  for (const response of [notFound, badBody]) t.same(setCookies(response), [], 'no Set-Cookie')
+  t.same(factory.calls, [], 'nothing stored')
 })
 
 t.test('saveUninitialized false (the default): a route that never reads the session stores nothing', async (t) => {
@@ -160,7 +171,11 @@ t.test('skip: a plain route it matches gets no session work; others do', async (
   const fresh = await app.inject('/foobar/untouched')
   t.same(setCookies(fresh), [], 'nor for a visitor without a cookie')
   const reading = await app.inject({ url: '/foobar/read', headers: { cookie } })
-  t.equal(reading.json().code, 'FST_SESSION_NOT_LOADED', 'request.session is not there')
+  t.equal(reading.statusCode, 200)
+  t.same(reading.json().data, {}, 'request.session reads like a visitor\'s there')
+  t.notMatch(String(reading.headers.vary ?? ''), /cookie/i, 'and the read sends no Vary: Cookie')
+  const writing = await app.inject({ url: '/foobar/set', headers: { cookie } })
+  t.equal(writing.json().code, 'FST_SESSION_NOT_LOADED', 'changing it throws FST_SESSION_NOT_LOADED')
   t.same(factory.calls, [], 'the factory is not asked')
 
   const page = await app.inject({ url: '/read', headers: { cookie } })

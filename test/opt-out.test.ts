@@ -26,15 +26,17 @@ t.test('a route declared before the plugin can still opt out', async (t) => {
   const app = Fastify()
   const factory = new CountingFactory()
   app.get('/health', { config: { session: false } }, async (request) => {
+    const read = { counter: request.session.get('counter') ?? null, isNew: request.session.isNew }
     try {
-      return request.session.get('counter')
+      request.session.set('counter', 1)
+      return { read, write: 'stored' }
     } catch (error) {
-      return { code: (error as { code: string }).code }
+      return { read, write: (error as { code: string }).code }
     }
   })
   await app.register(sessionPlugin, { factory, secret: SECRET })
   const health = await healthWithSession(t, app, factory)
-  t.same(health.json(), { code: 'FST_SESSION_NOT_LOADED' })
+  t.same(health.json(), { read: { counter: null, isNew: true }, write: 'FST_SESSION_NOT_LOADED' }, 'it reads like a visitor\'s, and a change throws')
   t.same(factory.calls, [], 'the factory was not asked')
 })
 

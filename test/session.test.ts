@@ -94,15 +94,19 @@ t.test('fromJSON fails closed on timestamps: missing is expired, numeric strings
   }
 })
 
-t.test('regenerate and destroy are flags the plugin acts on; destroy empties the data', async (t) => {
-  const session = new Session({ user: 'ada' }, 'id')
+t.test('regenerate() empties the data, as on the peers (passport\'s logout relies on it); destroy empties it too', async (t) => {
+  const session = new Session({ user: 'ada', cart: ['book'] }, 'id')
+  session.options({ maxAge: 60 })
   session.regenerate()
-  t.equal(session.get('user'), 'ada', 'regenerate keeps the data')
-  session.destroy()
-  t.same({ ...session.data }, {})
-  t.equal(session.isModified, false)
-  session.set('flash', 'bye')
-  t.ok(session.isModified, 'data set after destroy is a change')
+  t.same(Object.keys(session), [], 'regenerate() with no list empties the session')
+  t.same({ ...session.data }, {}, 'the remember-me lifetime goes with it: an emptied session starts anew')
+  t.same(session.changes().deleted.sort(), ['$cookieMaxAge', 'cart', 'user'])
+  const other = new Session({ user: 'ada' }, 'id')
+  other.destroy()
+  t.same({ ...other.data }, {})
+  t.equal(other.isModified, false)
+  other.set('flash', 'bye')
+  t.ok(other.isModified, 'data set after destroy is a change')
 })
 
 t.test('save() on a session no request owns rejects with FST_SESSION_DETACHED', async (t) => {
@@ -134,21 +138,86 @@ t.test('assertJson accepts what JSON carries and names the path of what it does 
   }
 })
 
-t.test('regenerate(keep) keeps only the listed keys; a list built with Object.keys(session) keeps them all', async (t) => {
+t.test('regenerate(keep) keeps only the listed keys; Object.keys(session) lists the data keys, so passport\'s keepSessionInfo keeps them all', async (t) => {
   const session = new Session({ passport: '1', cart: ['apple'], id: 'data key' }, 'abc')
+  session.options({ maxAge: 60 })
   session.regenerate(['passport', 'id'])
-  t.same({ ...session.data }, { passport: '1', id: 'data key' }, 'only the listed keys')
+  t.same({ ...session.data }, { passport: '1', id: 'data key', $cookieMaxAge: 60 }, 'only the listed keys (and the lifetime)')
+  t.same(Object.keys(session), ['passport'], 'a data key named like a member is reached with get(), not as a property')
   t.same(session.changes().deleted, ['cart'], 'the others are deleted')
+  t.equal(session.data.$cookieMaxAge, 60, 'a kept session keeps its remember-me lifetime')
 
   const kept = new Session({ cart: ['apple'], theme: 'dark' }, 'abc')
-  const keys = ['passport', ...Object.keys(kept)]
-  t.same(Object.keys(kept).sort(), ['createdAt', 'expiresAt', 'id', 'touchedAt', 'userId'], 'the session\'s own fields, not its data')
-  kept.regenerate(keys)
-  t.same({ ...kept.data }, { cart: ['apple'], theme: 'dark' }, '@fastify/passport keepSessionInfo keeps everything')
+  t.same(Object.keys(kept), ['cart', 'theme'], 'the data keys, not the session\'s own fields')
+  kept.regenerate(['session', ...Object.keys(kept)])
+  t.same({ ...kept }, { cart: ['apple'], theme: 'dark' }, '@fastify/passport keepSessionInfo keeps everything')
 
   const partial = new Session({ cart: ['apple'], theme: 'dark' }, 'abc')
   partial.regenerate(['id', 'createdAt', 'theme'])
-  t.same({ ...partial.data }, { theme: 'dark' }, 'a few field names are just keys')
+  t.same({ ...partial }, { theme: 'dark' }, 'the names of the session\'s fields are just keys in a list')
+})
+
+t.test('data keys are the session\'s properties: write, read, delete, in, keys, spread, nested changes, all tracked', async (t) => {
+  const session = Session.fromJSON<Record<string, any>>({ id: 'abc', data: { user: 'ada', cart: ['apple'], prefs: { theme: 'dark' } }, createdAt: 1, touchedAt: 1 })
+  t.equal(session.user, 'ada', 'read')
+  t.ok('user' in session, 'in')
+  t.notOk('nobody' in session)
+  t.ok('get' in session, 'a member is in the session too')
+  t.same(Object.keys(session), ['user', 'cart', 'prefs'], 'Object.keys lists the data keys')
+  t.equal(session.isModified, false, 'reads change nothing')
+
+  session.state = { nonce: 'n1' }
+  t.same(session.get('state'), { nonce: 'n1' }, 'a property write is a set()')
+  t.equal(session.state.nonce, 'n1', 'read back as a property (passport-oauth2\'s state store)')
+  delete session.user
+  t.equal(session.has('user'), false, 'delete is a delete()')
+  session.cart.push('pear')
+  session.prefs.theme = 'light'
+  t.same(session.changes(), { set: { state: { nonce: 'n1' }, cart: ['apple', 'pear'], prefs: { theme: 'light' } }, deleted: ['user'] }, 'every change, nested ones included, is tracked')
+  t.same({ ...session }, { cart: ['apple', 'pear'], prefs: { theme: 'light' }, state: { nonce: 'n1' } }, 'spread')
+  t.same(JSON.parse(JSON.stringify(session)).data, { ...session }, 'JSON is the record (toJSON)')
+
+  session.maybe = undefined
+  t.notOk('maybe' in session, 'a write of undefined deletes, as set() does')
+  t.equal(session.set('a', 1).a, 1, 'set() answers the session, properties and all')
+  const get = session.get
+  t.equal(get('a'), 1, 'a method taken off the session keeps working')
+  t.equal(session.get, get, 'and is the same function each time')
+  t.ok(session instanceof Session)
+
+  for (const member of ['get', 'set', 'save', 'regenerate', 'isNew', 'isModified', 'data', 'toJSON']) {
+    t.throws(() => { session[member] = 'x' }, TypeError, `session.${member} = … throws a TypeError`)
+  }
+  const error = t.throws(() => { session.save = 'x' }) as Error
+  t.match(error.message, "session.set('save'", 'naming set(), which reaches any key')
+  session.set('save', 'a data key')
+  t.equal(session.get('save'), 'a data key')
+  t.equal(typeof session.save, 'function', 'the property stays the member')
+  session.id = 'other'
+  t.equal(session.id, 'other', 'the session\'s writable fields are fields, not data')
+  t.notOk(session.has('id'))
+  t.throws(() => { session.__proto__ = {} }, TypeError, '__proto__ never reaches the prototype')
+  t.throws(() => session.set('prototype', {}), { code: 'FST_SESSION_RESERVED_KEY' })
+  t.throws(() => Object.defineProperty(session, 'get', { value: 1 }), TypeError)
+  Object.defineProperty(session, 'defined', { value: 2 })
+  t.equal(session.get('defined'), 2, 'defineProperty with a value is a set()')
+})
+
+t.test('the remember-me lifetime is kept outside the data: no data key reaches it, a bad stored one is dropped', async (t) => {
+  const session = new Session<Record<string, any>>({}, 'abc')
+  t.throws(() => session.set('$cookieMaxAge', 'abc'), { code: 'FST_SESSION_RESERVED_KEY' })
+  t.throws(() => { session.$cookieMaxAge = 1e12 }, { code: 'FST_SESSION_RESERVED_KEY' })
+  t.throws(() => session.delete('$cookieMaxAge'), { code: 'FST_SESSION_RESERVED_KEY' })
+  session.options({ maxAge: 60 })
+  t.equal(session.get('$cookieMaxAge'), undefined, 'get() does not see it')
+  t.same(Object.keys(session), [], 'nor Object.keys')
+  session.clear()
+  t.equal(session.data.$cookieMaxAge, 60, 'clear() leaves it')
+  for (const bad of ['abc', 1e12, -5, 1.5, null]) {
+    const loaded = Session.fromJSON({ id: 'x', data: { $cookieMaxAge: bad, user: 'ada' }, createdAt: 1, touchedAt: 1 })
+    t.same({ ...loaded.data }, { user: 'ada' }, `a stored lifetime of ${String(bad)} is dropped (a browser-session cookie)`)
+  }
+  t.equal(Session.fromJSON({ id: 'x', data: { $cookieMaxAge: 0 }, createdAt: 1, touchedAt: 1 }).data.$cookieMaxAge, 0)
 })
 
 t.test('a value read with get() and left alone does not modify the session; changed in place, it does', async (t) => {

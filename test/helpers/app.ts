@@ -32,7 +32,8 @@ export async function buildApp (options: Options = {}): Promise<FastifyInstance>
     return { data: request.session.data }
   })
   app.post<{ Body: { user: string } }>('/login', async (request) => {
-    request.session.regenerate()
+    // A login that keeps the visitor's data (a cart), as passport's keepSessionInfo does.
+    request.session.regenerate(Object.keys(request.session))
     request.session.set('user', request.body.user)
     return { user: request.body.user }
   })

@@ -209,14 +209,16 @@ for (const { name, make } of FACTORIES) {
   // passport's logOut() calls regenerate() with no keys. Both peers clear the session there; our
   // regenerate() keeps the data unless told which keys to keep (DESIGN §4), so a logout that must
   // leave nothing behind calls destroy() after it, as the recipe in docs/passport.md does.
-  t.test(`${name}: logout keeps the non-passport data; destroy() after it leaves nothing`, async (t) => {
+  t.test(`${name}: logout empties the session, as on the peers: the next visitor of a shared computer inherits nothing`, async (t) => {
     const app = await buildPassportApp(make())
     t.teardown(() => app.close())
     const browser = new Browser(app)
     await browser.login()
     await browser.request('POST', '/cart', { cart: ['pear'] })
+    const signedIn = browser.cookie
     await browser.request('POST', '/logout')
-    t.same(await browser.data(), { cart: ['pear'] }, 'the user is gone, the cart stays')
+    t.same(await browser.data(), {}, 'the user and the cart are gone')
+    t.not(browser.cookie, signedIn, 'under a new id')
     await browser.login()
     const cookie = browser.cookie
     t.equal((await browser.request('POST', '/logout-all')).statusCode, 302)
