@@ -123,8 +123,9 @@ export function resolveOptions (options: unknown): ResolvedOptions {
   if (!checkOptions.Check(options)) throw new InvalidOptions(problemsOf(options))
   const cookie: ResolvedCookieOptions = { ...defaults.cookie, ...options.cookie }
   checkCookieRules(cookie)
-  const idleTimeout = options.idleTimeout ?? defaults.idleTimeout
   const absoluteTimeout = options.absoluteTimeout ?? defaults.absoluteTimeout
+  // A short absolute timeout given alone caps the default idle one.
+  const idleTimeout = options.idleTimeout ?? Math.min(defaults.idleTimeout, absoluteTimeout)
   // Thirty minutes written in milliseconds (1_800_000) would be 20 days, past the absolute timeout.
   if (idleTimeout > absoluteTimeout) {
     throw new InvalidOptions(`/idleTimeout (${idleTimeout}) must not exceed /absoluteTimeout (${absoluteTimeout}): both are in seconds, not milliseconds`)

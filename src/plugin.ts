@@ -348,6 +348,8 @@ class SessionManager {
    */
   #regenerate (state: RequestState, session: Session): Maybe<void> {
     if (session.isNew || session.id === null) return this.#save(state, session)
+    // The absolute timeout runs on for kept data (a rotation must not extend a stolen session); an emptied session starts anew.
+    if (internals.emptied(session)) session.createdAt = Date.now()
     return then(this.#removeStored(session.id), (removed) => {
       internals.markNew(session)
       state.cookieId = state.cookieValue = null
@@ -358,8 +360,6 @@ class SessionManager {
         if (state.hadCookie) this.#clearCookie(state)
         return
       }
-      // The absolute timeout runs on for kept data (a rotation must not extend a stolen session); an emptied session starts anew.
-      if (Object.keys(internals.view(session)).length === 0) session.createdAt = Date.now()
       return this.#save(state, session)
     })
   }

@@ -76,6 +76,8 @@ function copyData (source: unknown): Record<string, unknown> {
 /** The plugin's view of a session's lifecycle flags; not part of the public API. */
 export interface SessionInternals {
   regenerated (session: Session<any>): boolean
+  /** The last regenerate() kept no data key. */
+  emptied (session: Session<any>): boolean
   destroyed (session: Session<any>): boolean
   changedKeys (session: Session<any>): Iterable<string>
   setOwner (session: Session<any>, owner: SessionOwner | null): void
@@ -135,6 +137,8 @@ class SessionBase<D extends object = SessionData> {
   /** Object values handed out by get(), with their JSON then: a change made in place is saved. */
   #lent: Map<string, string> | null = null
   #regenerated = false
+  /** The last regenerate() kept no data: the session starts anew (its absolute timeout too). */
+  #emptied = false
   #destroyed = false
   #outdated = false
   #touch = false
@@ -248,6 +252,7 @@ class SessionBase<D extends object = SessionData> {
     for (const key of Object.keys(this.#data)) {
       if (!kept.has(key)) this.#remove(key)
     }
+    this.#emptied = Object.keys(this.#data).every((key) => key === MAX_AGE_KEY)
     return settle(cb)
   }
 
@@ -382,6 +387,7 @@ class SessionBase<D extends object = SessionData> {
     const unwrap = <S extends SessionBase<any>>(session: S): S => (session as unknown as { [kView]: S })[kView]
     const reset = (session: SessionBase<any>): void => {
       session.#regenerated = false
+      session.#emptied = false
       session.#destroyed = false
       session.#deleted = null
       session.#lent = null
@@ -390,6 +396,7 @@ class SessionBase<D extends object = SessionData> {
     }
     internals = {
       regenerated: (session) => unwrap(session).#regenerated,
+      emptied: (session) => unwrap(session).#emptied,
       destroyed: (session) => unwrap(session).#destroyed,
       isSession: (value): value is Session<any> => {
         if (typeof value !== 'object' || value === null) return false
