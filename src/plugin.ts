@@ -221,13 +221,14 @@ class SessionManager {
       state.stale = true
       return
     }
+    // The plugin works on the session itself; the app gets its view (data keys as properties).
+    session = internals.unwrap(session)
     if (this.isExpired(session, Date.now())) {
       state.request.log.debug('session: past its idle or absolute timeout, starting a fresh session')
       state.stale = true
       if (this.guard.factory.destroy === undefined) return
       return then(this.guard.call('destroy', id), noop)
     }
-    session = internals.unwrap(session)
     session.id ??= id
     internals.setOwner(session, state)
     state.session = session

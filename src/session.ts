@@ -145,9 +145,8 @@ class SessionBase<D extends object = SessionData> {
   #owner: SessionOwner | null = null
   /** Set when a change must throw: the response went out, or this request has no session. */
   #locked: (() => Error) | null = null
-  /** The property view handed to the app, and the methods it hands out, bound once. */
+  /** The property view handed to the app. */
   readonly #view: Session<D>
-  #bound: Record<string, unknown> | null = null
 
   // NoInfer: the data type comes from `Session<MyData>` or SessionData, never from the first values.
   constructor (data?: Partial<NoInfer<D>>, id?: string | null) {
@@ -333,13 +332,15 @@ class SessionBase<D extends object = SessionData> {
    * FST_SESSION_CORRUPT_RECORD (the plugin answers 503).
    */
   static fromJSON<D extends object = SessionData> (record: SessionRecord<D>): Session<D> {
-    const session = new SessionBase<D>(record.data, record.id) as Session<D>
+    const view = new SessionBase<D>(record.data, record.id)
+    // The fields are written on the session itself, past the view's traps.
+    const session = view[kView]
     session.createdAt = readTimestamp(record.createdAt, 'createdAt')
     session.touchedAt = readTimestamp(record.touchedAt, 'touchedAt')
     if (record.expiresAt !== undefined && record.expiresAt !== null) {
       session.expiresAt = readTimestamp(record.expiresAt, 'expiresAt')
     }
-    return session
+    return view as Session<D>
   }
 
   /** Marks a loaded session as outdated: the plugin rewrites it on this request (after a key rotation, say). */
@@ -466,13 +467,9 @@ class SessionBase<D extends object = SessionData> {
     // any other name is a data key, read, written and deleted through the tracked methods.
     VIEW.get = (target, key) => {
       if (typeof key === 'symbol') return key === kView ? target : Reflect.get(target, key, target)
-      if (key in target) {
-        const value: unknown = Reflect.get(target, key, target)
-        if (typeof value !== 'function' || key === 'constructor') return value
-        const bound = target.#bound ??= Object.create(null) as Record<string, unknown>
-        bound[key] ??= (value as (...args: unknown[]) => unknown).bind(target)
-        return bound[key]
-      }
+      const method = METHODS.get(key)
+      if (method !== undefined) return method
+      if (key in target) return (target as unknown as Record<string, unknown>)[key]
       return target.get(key)
     }
     VIEW.set = (target, key, value) => {
@@ -503,6 +500,14 @@ class SessionBase<D extends object = SessionData> {
       return true
     }
   }
+}
+
+// The methods as the view hands them out: each runs on the session behind the view it is called on.
+const METHODS = new Map<string, (this: { [kView]: SessionBase<any> }, a?: unknown, b?: unknown) => unknown>()
+for (const name of Object.getOwnPropertyNames(SessionBase.prototype)) {
+  const method = Object.getOwnPropertyDescriptor(SessionBase.prototype, name)?.value as unknown
+  if (name === 'constructor' || typeof method !== 'function') continue
+  METHODS.set(name, function (this: { [kView]: SessionBase<any> }, a, b) { return method.call(this[kView], a, b) })
 }
 
 /**

@@ -26,12 +26,12 @@ t.test('request.session.user = x is stored like set(), delete request.session.us
   const { app, errors } = await buildApp()
   app.post('/assign', async (request) => {
     // @fastify/session's style.
-    request.session.user = { name: 'ada' }
+    request.session.profile = { name: 'ada' }
     return { ok: true }
   })
   app.post('/unassign', async (request) => {
-    delete request.session.user
-    return { had: 'user' in request.session }
+    delete request.session.profile
+    return { had: 'profile' in request.session }
   })
   app.post('/member', async (request) => {
     ;(request.session as unknown as Record<string, unknown>).regenerate = 'x'
@@ -42,7 +42,7 @@ t.test('request.session.user = x is stored like set(), delete request.session.us
   await user.post('/set', { visits: 1 })
 
   t.equal((await user.post('/assign')).statusCode, 200)
-  t.same((await user.get('/read')).json().data, { visits: 1, user: { name: 'ada' } }, 'the property write was saved')
+  t.same((await user.get('/read')).json().data, { visits: 1, profile: { name: 'ada' } }, 'the property write was saved')
   t.same((await user.post('/unassign')).json(), { had: false })
   t.same((await user.get('/read')).json().data, { visits: 1 }, 'the delete was saved')
 
