@@ -120,9 +120,9 @@ export async function buildLoginApp (options: LoginAppOptions): Promise<FastifyI
       return sendPage(reply, 401, loginPage(reply.generateCsrf(), username, 'Wrong user name or password.'))
     }
     // A new id at sign-in: whoever knew the anonymous id (fixation) learns nothing about this one.
+    // regenerate() empties the session too, its CSRF secret included: the next form gets a token
+    // the anonymous session never saw.
     request.session.regenerate()
-    // A fresh CSRF secret too: the next form gets a token the anonymous session never saw.
-    request.session.delete('_csrf')
     request.session.set('user', username)
     request.flash('info', `Welcome, ${username}.`)
     return reply.redirect('/', 303)
