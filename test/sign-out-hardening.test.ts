@@ -58,7 +58,7 @@ t.test('sessions.load() answers null for anything but a Cookie header or a reque
   const cookie = browser.cookie as string
   t.ok(await app.sessions.load(cookie), 'a Cookie header string')
   t.ok(await app.sessions.load({ headers: { cookie } }), 'a request carrying one')
-  for (const source of [{}, 42, null, undefined, true, [], '', { headers: null }, { headers: {} }, { headers: { cookie: 42 } }, { headers: { cookie: [cookie] } }, { headers: 'cookie' }]) {
+  for (const source of [{}, 42, null, undefined, true, [], '', { headers: null }, { headers: {} }, { headers: { cookie: 42 } }, { headers: { cookie: '' } }, { headers: { cookie: [cookie] } }, { headers: 'cookie' }]) {
     t.equal(await app.sessions.load(source as never), null, inspect(source))
   }
 })
@@ -80,4 +80,16 @@ t.test('a session held outside a route and ended by endAll: its save() rejects, 
       t.same(await app.sessions.list('ada'), [])
     })
   }
+})
+
+t.test('a session held outside a route, on a factory without destroy: save() writes as before', async (t) => {
+  const memory = new MemoryFactory()
+  const app = await userApp(t, { load: (id) => memory.load(id), save: (session) => memory.save(session) })
+  const browser = new Client(app)
+  await browser.post('/login', { user: 'ada' })
+  const socket = await app.sessions.load(browser.cookie as string)
+  if (socket === null) throw new Error('the session did not load')
+  socket.set('seen', 1)
+  await socket.save()
+  t.equal((await app.sessions.load(browser.cookie as string))?.get('seen'), 1)
 })

@@ -29,6 +29,7 @@ async function userApp (t: TapTest, factory: SessionFactory<any>, options: Parti
   })
   app.get('/me', async (request) => ({ user: request.session.get('userId') ?? null, fresh: request.session.isNew }))
   app.get('/visit', async (request) => ({ fresh: request.session.isNew }))
+  app.post<{ Params: { user: string } }>('/end-all-but-me/:user', async (request) => ({ ended: await app.sessions.endAll(request.params.user, { except: request }) }))
   app.post('/slow', async (request) => {
     // The session was loaded in onRequest; the request waits, then changes another key.
     hold.entered()
@@ -92,7 +93,7 @@ t.test('userKey as a dotted path or a function; a function answering NaN fails t
   const ada = new Client(dotted)
   await ada.post('/set', { passport: { user: 'ada' } })
   await new Client(dotted).post('/set', { passport: { user: 'bob' } })
-  await new Client(dotted).post('/set', { passport: {} })
+  for (const passport of [{}, 'ada', null, ['ada']]) await new Client(dotted).post('/set', { passport })
   t.equal((await dotted.sessions.list('ada')).length, 1)
   t.equal(await dotted.sessions.endAll('ada'), 1, 'ada\'s session, not bob\'s')
   t.equal((await dotted.sessions.list('bob')).length, 1)
@@ -147,4 +148,30 @@ t.test('a session saved before userKey was turned on is filed by its next touch'
       t.same((await client.get('/me')).json(), { user: null, fresh: true })
     })
   }
+})
+
+t.test('a factory with a user index but no revokeUser: endAll still ends what it lists', async (t) => {
+  const memory = new MemoryFactory()
+  const factory: SessionFactory<any> = {
+    load: (id) => memory.load(id),
+    save: (session) => memory.save(session),
+    destroy: (id) => memory.destroy(id),
+    sessionsOf: (userId) => memory.sessionsOf(userId)
+  }
+  const app = await userApp(t, factory, { userKey: 'userId' })
+  const browser = new Client(app)
+  await browser.post('/set', { userId: 'ada' })
+  t.equal(await app.sessions.endAll('ada'), 1)
+  t.same((await browser.get('/me')).json(), { user: null, fresh: true })
+})
+
+t.test('endAll except a session of another user keeps none of the user\'s, and moves no one', async (t) => {
+  const app = await userApp(t, new MemoryFactory(), { userKey: 'userId' })
+  const ada = new Client(app)
+  const bob = new Client(app)
+  await ada.post('/set', { userId: 'ada' })
+  await bob.post('/set', { userId: 'bob' })
+  t.same((await bob.post('/end-all-but-me/ada')).json(), { ended: 1 })
+  t.same((await ada.get('/me')).json(), { user: null, fresh: true })
+  t.same((await bob.get('/me')).json(), { user: 'bob', fresh: false })
 })

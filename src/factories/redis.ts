@@ -236,15 +236,9 @@ return redis.call('ZRANGE', KEYS[1], 0, -1)`)
 // KEYS: a session. What the user index lists of it, and the user it is filed under.
 const META = script(`return redis.call('HMGET', KEYS[1], '${CREATED_AT}', '${TOUCHED_AT}', '${EXPIRES_AT}', '${USER}')`)
 
-/** A stored user (JSON) as the plugin names it; null for none. */
+/** A stored user (the JSON of its id, as the scripts write it) as the plugin names it; null for none. */
 function userOf (stored: string | undefined | null): string | null {
-  if (stored === undefined || stored === null || stored === '') return null
-  try {
-    const user: unknown = JSON.parse(stored)
-    return typeof user === 'string' ? user : null
-  } catch {
-    return null
-  }
+  return stored === undefined || stored === null || stored === '' ? null : JSON.parse(stored) as string
 }
 
 /** A stored generation; null when the record was never filed. */
