@@ -3,7 +3,7 @@
 // recommended, user index) and the plugin suite: test/examples/custom-factory.test.ts.
 // Its methods answer at once, as a synchronous store's can; an async store returns promises.
 import { randomUUID } from 'node:crypto'
-import { Session, type IndexedSession, type SessionFactory } from '../src/index.js'
+import { LoadedUsers, Session, errors, type IndexedSession, type SessionFactory } from '../src/index.js'
 
 /** One session as the store keeps it (as JSON text). */
 interface Row {
@@ -13,6 +13,8 @@ interface Row {
   expiresAt: number
   /** The user the session is filed under in the user index, if any. */
   userId: string | null
+  /** The user's generation it was filed at; null: never filed (saved before `userKey` was set). */
+  generation: number | null
 }
 
 export interface MapFactoryOptions {
@@ -25,6 +27,10 @@ export class MapFactory implements SessionFactory {
   readonly rows = new Map<string, string>()
   /** The user index: user id → the ids of that user's sessions. */
   readonly #byUser = new Map<string, Set<string>>()
+  /** Each user's generation, raised by sign out everywhere (revokeUser). */
+  readonly #generations = new Map<string, number>()
+  /** The user and generation of the record each loaded session came from: what decides filing. */
+  readonly #loaded = new LoadedUsers()
   readonly #ttlMs: number
 
   constructor ({ ttl = 86_400 }: MapFactoryOptions = {}) {
@@ -34,14 +40,22 @@ export class MapFactory implements SessionFactory {
   load (id: string): Session | null {
     const row = this.#read(id)
     if (row === undefined) return null
-    return Session.fromJSON({ id, data: row.data, createdAt: row.createdAt, touchedAt: row.touchedAt, expiresAt: row.expiresAt })
+    const session = Session.fromJSON({ id, data: row.data, createdAt: row.createdAt, touchedAt: row.touchedAt, expiresAt: row.expiresAt })
+    this.#loaded.remember(session, row.userId, row.generation)
+    return session
   }
 
   save (session: Session): string {
     const id = session.id ?? randomUUID()
     const expiresAt = session.expiresAt ?? Date.now() + this.#ttlMs
+    // Whether this save moves the session in the user index, and for a rotation, the generation it carries.
+    const filing = this.#loaded.filingOf(session)
     if (session.isNew) {
-      this.#write(id, { data: { ...session.data }, createdAt: session.createdAt, touchedAt: session.touchedAt, expiresAt, userId: session.userId })
+      const generation = filing.userId === null ? null : this.#generation(filing.userId)
+      // A rotation of a session whose user was signed out everywhere since it was loaded: a logout.
+      if (filing.generation !== null && filing.generation < (generation as number)) throw new errors.FST_SESSION_GONE()
+      this.#write(id, { data: { ...session.data }, createdAt: session.createdAt, touchedAt: session.touchedAt, expiresAt, userId: filing.userId, generation })
+      this.#loaded.remember(session, filing.userId, generation)
       return id
     }
     const row = this.#read(id)
@@ -51,14 +65,39 @@ export class MapFactory implements SessionFactory {
     const { set, deleted } = session.changes()
     Object.assign(row.data, set)
     for (const key of deleted) delete row.data[key]
-    this.#write(id, { ...row, touchedAt: session.touchedAt, expiresAt, userId: session.userId })
+    // The user index moves only when this request changed the user: a stale request leaves it.
+    if (filing.refile) {
+      row.userId = filing.userId
+      row.generation = filing.userId === null ? 0 : this.#generation(filing.userId)
+    }
+    this.#write(id, { ...row, touchedAt: session.touchedAt, expiresAt })
+    this.#loaded.remember(session, row.userId, row.generation)
     return id
   }
 
   touch (session: Session): void {
     const row = session.id === null ? undefined : this.#read(session.id)
     if (row === undefined) return
-    this.#write(session.id as string, { ...row, touchedAt: session.touchedAt, expiresAt: session.expiresAt ?? Date.now() + this.#ttlMs })
+    // Never filed (saved before userKey was set): filed under its user now.
+    const file = row.userId === null && row.generation === null && session.userId !== null
+    this.#write(session.id as string, {
+      ...row,
+      touchedAt: session.touchedAt,
+      expiresAt: session.expiresAt ?? Date.now() + this.#ttlMs,
+      ...(file ? { userId: session.userId, generation: this.#generation(session.userId as string) } : {})
+    })
+  }
+
+  /** Sign out everywhere: sessions of the user loaded until now can no longer rotate into new ids. */
+  revokeUser (userId: string, keep: string | null): void {
+    const generation = this.#generation(userId) + 1
+    this.#generations.set(userId, generation)
+    const kept = keep === null ? undefined : this.#read(keep)
+    if (kept !== undefined && kept.userId === userId) this.#write(keep as string, { ...kept, generation })
+  }
+
+  #generation (userId: string): number {
+    return this.#generations.get(userId) ?? 0
   }
 
   destroy (id: string): boolean {

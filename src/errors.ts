@@ -83,6 +83,19 @@ export const IdChanged = createError(
   500
 )
 
+export const InvalidUser = createError(
+  'FST_SESSION_INVALID_USER',
+  'The session\'s user (the userKey option) is %s, but a user id must be a non-empty string or a finite number: point userKey at the id itself (\'passport.user\' for @fastify/passport), or give it a function that answers the id',
+  500,
+  TypeError
+)
+
+export const SessionGone = createError(
+  'FST_SESSION_GONE',
+  'The session was ended (signed out, destroyed or expired) after it was loaded, so nothing was saved; load it again, or treat the user as signed out',
+  409
+)
+
 export const errors = {
   FST_SESSION_INVALID_OPTIONS: InvalidOptions,
   FST_SESSION_STORE_UNAVAILABLE: StoreUnavailable,
@@ -96,5 +109,7 @@ export const errors = {
   FST_SESSION_CORRUPT_RECORD: CorruptRecord,
   FST_SESSION_STORE_RESERVED_KEY: StoreReservedKey,
   FST_SESSION_NO_USER_INDEX: NoUserIndex,
-  FST_SESSION_ID_CHANGED: IdChanged
+  FST_SESSION_ID_CHANGED: IdChanged,
+  FST_SESSION_INVALID_USER: InvalidUser,
+  FST_SESSION_GONE: SessionGone
 } as const

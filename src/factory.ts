@@ -23,12 +23,23 @@ export interface SessionFactory<D extends object = SessionData> {
    * Stores the session and returns the id that goes in the cookie. `session.isNew`: write
    * `session.data` whole under `session.id`. Otherwise apply `session.changes()` to the stored
    * record (so concurrent requests merge), and never recreate a record destroyed meanwhile.
-   * `session.expiresAt` (epoch ms) is the TTL to set; `session.userId` is what to index it under.
+   * `session.expiresAt` (epoch ms) is the TTL to set.
+   *
+   * With a user index, `session.userId` is the session's user (normal form; null: none). File
+   * or unfile the record only when it differs from the user of the record this Session was
+   * loaded from (a new session: always), so a stale request never unfiles a newer login. A new
+   * record whose user is the one it was loaded with continues that session (a rotation): when
+   * the user was revoked (`revokeUser`) since that load, store nothing and throw
+   * `errors.FST_SESSION_GONE` (the plugin treats it as a logout). The check and the write are
+   * one atomic step.
    */
   save (session: Session<D>): MaybePromise<string>
   /** Forgets the session; `true` when a live record was removed (`void`: the plugin checks with `load`). */
   destroy? (id: string): MaybePromise<boolean | void>
-  /** Extends the stored record's expiry to `session.expiresAt` without rewriting data. */
+  /**
+   * Extends the stored record's expiry to `session.expiresAt` without rewriting data. With a user
+   * index: a record never filed (saved before `userKey` was set) is filed under `session.userId`.
+   */
   touch? (session: Session<D>): MaybePromise<void>
   /** Releases timers (never the client or pool it was handed); called on `app.close()`. */
   close? (): MaybePromise<void>
@@ -37,4 +48,11 @@ export interface SessionFactory<D extends object = SessionData> {
    * Entries whose record expired or was destroyed must not be listed.
    */
   sessionsOf? (userId: string): MaybePromise<IndexedSession[]>
+  /**
+   * Sign out everywhere, first step (with a user index): from now on, no session of the user
+   * loaded before this call can be saved under a new id (raise the user's generation,
+   * atomically with respect to save). `keep`: the id of a session of the user that stays signed
+   * in; it moves to the new generation. The plugin then destroys what `sessionsOf` lists.
+   */
+  revokeUser? (userId: string, keep: string | null): MaybePromise<void>
 }

@@ -1,10 +1,10 @@
 import { Deadlines } from './deadlines.js'
-import { StoreUnavailable } from './errors.js'
+import { SessionGone, StoreUnavailable } from './errors.js'
 import type { SessionFactory } from './factory.js'
-import { redactId } from './redact.js'
+import { redactIds } from './redact.js'
 import { internals } from './session.js'
 
-export type FactoryMethod = 'load' | 'save' | 'destroy' | 'touch' | 'sessionsOf'
+export type FactoryMethod = 'load' | 'save' | 'destroy' | 'touch' | 'sessionsOf' | 'revokeUser'
 
 /** A value or a promise of it: what the plugin's steps return, so a synchronous factory pays no promise. */
 export type Maybe<T> = T | Promise<T>
@@ -32,13 +32,17 @@ export class FactoryGuard {
     this.#deadlines = new Deadlines(storeTimeout)
   }
 
-  call<T> (method: FactoryMethod, arg: unknown): Maybe<T> {
+  call<T> (method: FactoryMethod, arg: unknown, second?: unknown): Maybe<T> {
     const id = typeof arg === 'string' ? arg : (arg as { id?: unknown }).id
+    // revokeUser's second argument is the id of the session kept signed in.
+    const ids = second === undefined ? [id] : [id, second]
     let answer: unknown
     try {
-      answer = (this.factory[method] as (arg: unknown) => unknown)(arg)
+      answer = second === undefined
+        ? (this.factory[method] as (arg: unknown) => unknown)(arg)
+        : (this.factory[method] as (arg: unknown, second: unknown) => unknown)(arg, second)
     } catch (cause) {
-      throw new StoreUnavailable({ cause: redactId(cause, id) })
+      throw unavailable(cause, ids)
     }
     if (!isThenable(answer)) return checked(method, answer) as T
     return new Promise<T>((resolve, reject) => {
@@ -51,7 +55,7 @@ export class FactoryGuard {
           reject(error)
         }
       }, (cause: unknown) => {
-        if (this.#deadlines.settle(watched)) reject(new StoreUnavailable({ cause: redactId(cause, id) }))
+        if (this.#deadlines.settle(watched)) reject(unavailable(cause, ids))
       })
     })
   }
@@ -59,6 +63,12 @@ export class FactoryGuard {
   close (): void {
     this.#deadlines.close()
   }
+}
+
+/** A factory's fault as a 503, its ids redacted; FST_SESSION_GONE (a refused rotation) is an answer, not a fault. */
+function unavailable (cause: unknown, ids: unknown[]): Error {
+  if (cause instanceof SessionGone) return cause
+  return new StoreUnavailable({ cause: redactIds(cause, ids) })
 }
 
 // A factory that breaks its contract is a faulty store, not a reason to crash or adopt garbage.

@@ -6,6 +6,7 @@ import type { SessionFactory } from './factory.js'
 import { generateId } from './id.js'
 import { optionHints } from './option-hints.js'
 import { MAX_AGE_LIMIT } from './session.js'
+import { userReader, type UserReader } from './user.js'
 
 // RFC 6265 §4.1.1: a cookie name is an RFC 2616 token.
 const TOKEN = '^[!#$%&\'*+\\-.^_`|~0-9A-Za-z]+$'
@@ -14,13 +15,16 @@ const PATH = '^/[\\x21-\\x2B\\x2D-\\x3A\\x3C-\\x7E]*$'
 const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
 const DOMAIN = `^\\.?${LABEL}(?:\\.${LABEL})*$`
 const IDENTIFIER = '^[A-Za-z_$][A-Za-z0-9_$]*$'
+// A data key, or a dotted path into the data ('passport.user'): no empty step.
+const USER_PATH = '^[^.]+(?:\\.[^.]+)*$'
 
 // What each pattern means, said in words rather than as a regular expression.
 const PATTERN_MESSAGES: Record<string, string> = {
   [TOKEN]: 'must be a cookie name (an RFC 6265 token: no spaces, separators or control characters)',
   [PATH]: 'must start with "/" and hold only printable ASCII without spaces, ";" or ","',
   [DOMAIN]: 'must be a hostname (ASCII letters, digits, "-" and ".")',
-  [IDENTIFIER]: 'must be a JavaScript identifier'
+  [IDENTIFIER]: 'must be a JavaScript identifier',
+  [USER_PATH]: 'must be a data key, a dotted path such as "passport.user" (no empty step), or a function (data) => user id'
 }
 
 const Secret = Type.String({ minLength: 32 })
@@ -57,7 +61,10 @@ export const optionsSchema = Type.Object({
   decorator: Type.Optional(Type.String({ pattern: IDENTIFIER })),
   storeTimeout: Type.Optional(Type.Integer({ minimum: 1 })),
   idGenerator: Type.Optional(Type.Function([], Type.String())),
-  userKey: Type.Optional(Type.String({ minLength: 1 })),
+  userKey: Type.Optional(Type.Union([
+    Type.String({ pattern: USER_PATH }),
+    Type.Unsafe<(data: Readonly<Record<string, any>>) => unknown>(Type.Function([Type.Any()], Type.Unknown()))
+  ])),
   skip: Type.Optional(Type.Function([Type.Any()], Type.Boolean()))
 }, { additionalProperties: false })
 
@@ -87,7 +94,8 @@ export interface ResolvedOptions {
   decorator: string
   storeTimeout: number
   idGenerator: () => string
-  userKey: string | undefined
+  /** The session's user in its normal form, from the `userKey` option; undefined without one. */
+  userOf: UserReader | undefined
   /** Requests for which this returns true get no session work (routes the app did not declare). */
   skip: ((request: FastifyRequest) => boolean) | undefined
 }
@@ -114,7 +122,7 @@ export const defaults = {
   decorator: 'session',
   storeTimeout: 5_000,
   idGenerator: generateId
-} as const satisfies Omit<ResolvedOptions, 'factory' | 'secrets' | 'userKey' | 'skip'>
+} as const satisfies Omit<ResolvedOptions, 'factory' | 'secrets' | 'userOf' | 'skip'>
 
 const checkOptions = Compile(optionsSchema)
 
@@ -141,7 +149,7 @@ export function resolveOptions (options: unknown): ResolvedOptions {
     decorator: options.decorator ?? defaults.decorator,
     storeTimeout: options.storeTimeout ?? defaults.storeTimeout,
     idGenerator: options.idGenerator ?? defaults.idGenerator,
-    userKey: options.userKey,
+    userOf: options.userKey === undefined ? undefined : userReader(options.userKey),
     skip: options.skip as ResolvedOptions['skip']
   }
 }

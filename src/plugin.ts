@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fastifyCookie from '@fastify/cookie'
 import { SessionCookie } from './cookie.js'
-import { AfterSend, InvalidOptions, SaveAfterSend, StoreUnavailable } from './errors.js'
+import { AfterSend, InvalidOptions, SaveAfterSend, SessionGone, StoreUnavailable } from './errors.js'
 import { FactoryGuard, isThenable, then, type Maybe } from './guard.js'
 import { putCookie, sharedCacheable, varyCookie, type HeaderTarget } from './headers.js'
 import { isCookieSafe } from './id.js'
@@ -356,10 +356,7 @@ class SessionManager {
       state.cookieId = state.cookieValue = null
       if (!removed) {
         state.request.log.debug('session: regenerated a session whose record is gone, treating it as a logout')
-        internals.empty(session)
-        internals.markNew(session)
-        if (state.hadCookie) this.#clearCookie(state)
-        return
+        return this.#signedOut(state, session)
       }
       return this.#save(state, session)
     })
@@ -386,7 +383,19 @@ class SessionManager {
     const lifetimeChanged = internals.keyChanged(session, MAX_AGE_KEY)
     const now = Date.now()
     this.prepareSave(session, now)
-    return then(this.guard.call<string>('save', session), (id) => {
+    // FST_SESSION_GONE: the factory refused a rotation of a session whose user was signed out everywhere since its load.
+    const refused = (error: unknown): void => {
+      if (!(error instanceof SessionGone)) throw error
+      state.request.log.debug('session: the factory refused a session its user was signed out of, treating it as a logout')
+      this.#signedOut(state, session)
+    }
+    let saving: Maybe<string>
+    try {
+      saving = this.guard.call<string>('save', session)
+    } catch (error) {
+      return refused(error)
+    }
+    const saved = then(saving, (id) => {
       const sameCookie = id === state.cookieId
       internals.markSaved(session, id)
       if (!sameCookie || wasNew) return this.#setCookie(state, id, now, this.#maxAge(session))
@@ -396,6 +405,15 @@ class SessionManager {
         return this.#resend(state, session, now)
       }
     })
+    return isThenable(saved) ? saved.catch(refused) : saved
+  }
+
+  /** A logout: the session emptied and new again, nothing written, the client's cookie cleared. */
+  #signedOut (state: RequestState, session: Session): void {
+    internals.empty(session)
+    internals.markNew(session)
+    state.cookieId = state.cookieValue = null
+    if (state.hadCookie) this.#clearCookie(state)
   }
 
   /** Before any save: the changed values checked, a new session named (a cookie-safe id), the session stamped. */
@@ -414,11 +432,8 @@ class SessionManager {
   #stamp (session: Session, now: number): void {
     session.touchedAt = now
     session.expiresAt = Math.min(now + this.#idleMs, session.createdAt + this.#absoluteMs)
-    const userKey = this.#options.userKey
-    if (userKey !== undefined) {
-      const user: unknown = session.get(userKey)
-      session.userId = user === undefined || user === null ? null : String(user)
-    }
+    // In its one normal form; a value that is no user id throws (FST_SESSION_INVALID_USER), never files users together.
+    if (this.#options.userOf !== undefined) session.userId = this.#options.userOf(session.data)
   }
 
   /** Re-sends the cookie of an unchanged id, but never for a record that is gone (it may overwrite a newer login's cookie). */

@@ -23,8 +23,18 @@ const HIDDEN_KEYS = new Set(['message', 'stack', 'name', 'cause', 'errors'])
  * with its code. One that cannot be walked at all becomes an Error that says so.
  */
 export function redactId<T> (cause: T, id: unknown): T {
-  if (typeof id !== 'string' || id === '') return cause
-  const scrubber = new Scrubber(id)
+  return redactIds(cause, [id])
+}
+
+/**
+ * `redactId` for several ids at once: what a call about many sessions (a user's index) may
+ * carry in its error, such as the arguments of the command that failed.
+ */
+export function redactIds<T> (cause: T, ids: readonly unknown[]): T {
+  // Longest first: an id that holds another is replaced whole.
+  const known = [...new Set(ids.filter((id): id is string => typeof id === 'string' && id !== ''))].sort((a, b) => b.length - a.length)
+  if (known.length === 0) return cause
+  const scrubber = new Scrubber(known)
   try {
     return scrubber.scrub(cause, 0) as T
   } catch {
@@ -34,18 +44,20 @@ export function redactId<T> (cause: T, id: unknown): T {
 }
 
 class Scrubber {
-  readonly #id: string
+  readonly #ids: string[]
+  readonly #marks: string[]
   readonly mark: string
   /** Each object walked, and what stands for it: itself, or its copy (cycles end here). */
   readonly #done = new WeakMap<object, unknown>()
 
-  constructor (id: string) {
-    this.#id = id
-    this.mark = `[session #${idHash(id)}]`
+  constructor (ids: string[]) {
+    this.#ids = ids
+    this.#marks = ids.map((id) => `[session #${idHash(id)}]`)
+    this.mark = this.#marks.length === 1 ? this.#marks[0] as string : '[sessions]'
   }
 
   scrub (value: unknown, depth: number): unknown {
-    if (typeof value === 'string') return value.includes(this.#id) ? value.replaceAll(this.#id, this.mark) : value
+    if (typeof value === 'string') return this.#scrubText(value)
     if (!walkable(value)) return value
     if (this.#done.has(value)) return this.#done.get(value)
     if (depth > MAX_DEPTH) return value
@@ -63,9 +75,21 @@ class Scrubber {
     return target
   }
 
+  #scrubText (text: string): string {
+    for (let i = 0; i < this.#ids.length; i++) {
+      const id = this.#ids[i] as string
+      if (text.includes(id)) text = text.replaceAll(id, this.#marks[i] as string)
+    }
+    return text
+  }
+
+  #holdsId (text: string): boolean {
+    return this.#ids.some((id) => text.includes(id))
+  }
+
   /** Whether scrubbing could give something else: a string naming the id, or any object. */
   #mayChange (value: unknown): boolean {
-    return typeof value === 'string' ? value.includes(this.#id) : walkable(value)
+    return typeof value === 'string' ? this.#holdsId(value) : walkable(value)
   }
 }
 

@@ -1,10 +1,11 @@
 import { createHmac } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import type { SessionCookie } from './cookie.js'
-import { IdChanged, NoUserIndex } from './errors.js'
+import { IdChanged, NoUserIndex, SessionGone } from './errors.js'
 import type { IndexedSession } from './factory.js'
 import type { FactoryGuard } from './guard.js'
 import { Session, internals, type SessionData, type SessionOwner } from './session.js'
+import { normalUserId } from './user.js'
 
 /** One live session of a user, as `list()` shows it: never its id, which is a bearer credential. */
 export interface UserSession {
@@ -51,8 +52,12 @@ export class Sessions<D extends object = SessionData> {
     }
   }
 
-  /** The user's live sessions, oldest first; `request` marks the one it holds as `current`. */
-  async list (userId: string, options: { request?: FastifyRequest } = {}): Promise<UserSession[]> {
+  /**
+   * The user's live sessions, oldest first; `request` marks the one it holds as `current`. A user
+   * id is a string or a finite number (42 and '42' are one user); anything else rejects with
+   * FST_SESSION_INVALID_USER, here and in `end` and `endAll`.
+   */
+  async list (userId: string | number, options: { request?: FastifyRequest } = {}): Promise<UserSession[]> {
     const current = options.request === undefined ? null : this.#engine.idOf(options.request)
     const found = await this.#indexed(userId)
     return found
@@ -67,17 +72,26 @@ export class Sessions<D extends object = SessionData> {
   }
 
   /** Ends the user's session with this handle; false when it is not (or no longer) theirs. */
-  async end (userId: string, handle: string): Promise<boolean> {
+  async end (userId: string | number, handle: string): Promise<boolean> {
     const entry = (await this.#indexed(userId)).find((candidate) => this.#handleOf(candidate.id) === handle)
     if (entry === undefined) return false
     await this.#destroy(entry.id)
     return true
   }
 
-  /** Ends every session of the user, on every instance; `except` keeps the one that request holds. How many ended. */
-  async endAll (userId: string, options: { except?: FastifyRequest } = {}): Promise<number> {
+  /**
+   * Ends every session of the user, on every instance; `except` keeps the one that request holds.
+   * How many ended. The factory's `revokeUser` goes first: a request that loaded a session of the
+   * user before this call cannot rotate it into a new id that the listing below would miss.
+   */
+  async endAll (userId: string | number, options: { except?: FastifyRequest } = {}): Promise<number> {
+    const user = normalUserId(userId)
     const keep = options.except === undefined ? null : this.#engine.idOf(options.except)
-    const ending = (await this.#indexed(userId)).filter((entry) => entry.id !== keep)
+    const guard = this.#engine.guard
+    if (typeof guard.factory.sessionsOf === 'function' && typeof guard.factory.revokeUser === 'function') {
+      await guard.call('revokeUser', user, keep)
+    }
+    const ending = (await this.#indexed(user)).filter((entry) => entry.id !== keep)
     await Promise.all(ending.map((entry) => this.#destroy(entry.id)))
     return ending.length
   }
@@ -88,8 +102,8 @@ export class Sessions<D extends object = SessionData> {
    * `await session.save()` writes changes back (the id, and so the client's cookie, stays).
    */
   async load (source: string | WithCookieHeader | undefined): Promise<Session<D> | null> {
-    const header = typeof source === 'string' ? source : source?.headers.cookie
-    if (header === undefined || header === '') return null
+    const header = cookieHeaderOf(source)
+    if (header === null) return null
     const value = this.#engine.cookie.readHeader(header)
     if (value === undefined) return null
     const signed = this.#engine.cookie.unsign(value)
@@ -116,10 +130,11 @@ export class Sessions<D extends object = SessionData> {
     return `${this.#engine.cookie.name}=${encodeURIComponent(this.#engine.cookie.sign(id))}`
   }
 
-  async #indexed (userId: string): Promise<IndexedSession[]> {
+  async #indexed (userId: string | number): Promise<IndexedSession[]> {
+    const user = normalUserId(userId)
     const factory = this.#engine.guard.factory
     if (typeof factory.sessionsOf !== 'function') throw new NoUserIndex(factory.constructor?.name ?? 'the factory')
-    return await this.#engine.guard.call<IndexedSession[]>('sessionsOf', userId)
+    return await this.#engine.guard.call<IndexedSession[]>('sessionsOf', user)
   }
 
   async #destroy (id: string): Promise<void> {
@@ -155,6 +170,20 @@ export class Sessions<D extends object = SessionData> {
     this.#engine.prepareSave(session, Date.now())
     const saved = await this.#engine.guard.call<string>('save', session)
     if (saved !== id) throw new IdChanged('this factory')
+    // A store-backed factory leaves a record ended meanwhile (sign out everywhere) gone: say so.
+    if (this.#engine.guard.factory.destroy !== undefined && await this.#engine.guard.call<Session | null>('load', id) === null) {
+      throw new SessionGone()
+    }
     internals.markSaved(session, saved)
   }
+}
+
+/** The Cookie header of a string, or of an object with `headers.cookie`; null for anything else. */
+function cookieHeaderOf (source: unknown): string | null {
+  if (typeof source === 'string') return source === '' ? null : source
+  if (typeof source !== 'object' || source === null) return null
+  const headers: unknown = (source as { headers?: unknown }).headers
+  if (typeof headers !== 'object' || headers === null) return null
+  const cookie: unknown = (headers as { cookie?: unknown }).cookie
+  return typeof cookie === 'string' && cookie !== '' ? cookie : null
 }

@@ -10,7 +10,7 @@ import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fast
 import type { IndexedSession, MaybePromise, SessionFactory } from './factory.js'
 import sessionPlugin from './index.js'
 import { generateId } from './id.js'
-import { Session } from './session.js'
+import { Session, internals } from './session.js'
 import { Sessions } from './sessions.js'
 
 /** What a check hands its runner: node:test's test options (a reason string, or false). */
@@ -50,7 +50,8 @@ export type FactoryCheck =
   | 'merges-parallel-saves' | 'merges-a-then-b' | 'merges-b-then-a' | 'destroy-forgets' | 'destroy-result'
   | 'no-resurrection-by-save' | 'no-resurrection-by-touch' | 'touch-extends'
   // userIndex
-  | 'index-lists' | 'index-apart' | 'index-destroy' | 'index-expiry' | 'index-moves'
+  | 'index-lists' | 'index-apart' | 'index-destroy' | 'index-expiry' | 'index-moves' | 'index-stale-save'
+  | 'index-touch-files' | 'index-revoke'
 
 /** The checks of `runPluginSuite`. */
 export type PluginCheck =
@@ -129,7 +130,7 @@ async function mustBeGone (factory: SessionFactory<any>, id: string, message: st
   assert.ok(await factory.load(id) === null, message)
 }
 
-type Method = 'destroy' | 'touch' | 'sessionsOf'
+type Method = 'destroy' | 'touch' | 'sessionsOf' | 'revokeUser'
 
 /** The factory's optional method that a group needs, or a failure that says how to switch the group off. */
 function needs<M extends Method> (factory: SessionFactory<any>, method: M, group: Exclude<Group, 'required'>): NonNullable<SessionFactory<any>[M]> {
@@ -467,6 +468,53 @@ const FACTORY_CHECKS: Record<Group, Array<Check<FactoryCheck, SessionFactory<any
         anonymous.set('n', 3)
         await factory.save(prepare(anonymous, 60_000, null))
         assert.deepEqual(await listed(factory, 'u2'), [], 'a session saved with userId null is in no list')
+      }
+    },
+    {
+      name: 'index-stale-save',
+      title: 'a save that did not change the user (a stale request) leaves the session where another request filed it',
+      async run (factory) {
+        const id = await saveNew(factory, { step: 'password' }, 60_000, null)
+        const stale = await mustLoad(factory, id)
+        const signedIn = await mustLoad(factory, id)
+        signedIn.set('user', 'u1')
+        await factory.save(prepare(signedIn, 60_000, 'u1'))
+        stale.set('poll', 1)
+        await factory.save(prepare(stale, 60_000, null))
+        assert.deepEqual((await listed(factory, 'u1')).map((entry) => entry.id), [id], 'save() must file or unfile only when session.userId differs from the user of the record it was loaded from')
+      }
+    },
+    {
+      name: 'index-touch-files',
+      title: 'touch() files a session that was never filed (saved before userKey was set)',
+      async run (factory) {
+        const touch = needs(factory, 'touch', 'userIndex')
+        const id = await saveNew(factory, { user: 'u1' }, 60_000, null)
+        await touch(prepare(await mustLoad(factory, id), 60_000, 'u1'))
+        assert.deepEqual((await listed(factory, 'u1')).map((entry) => entry.id), [id])
+      }
+    },
+    {
+      name: 'index-revoke',
+      title: 'after revokeUser(user), a session of the user from before cannot be saved under a new id; one signed in after can',
+      async run (factory) {
+        const revoke = needs(factory, 'revokeUser', 'userIndex')
+        const id = await saveNew(factory, { user: 'u1' }, 60_000, 'u1')
+        const before = await mustLoad(factory, id)
+        await revoke('u1', null)
+        // A rotation (regenerate): the same session, new again, under a new id.
+        internals.markNew(before)
+        // A synchronous factory throws, an async one rejects: the executor turns either into a rejection.
+        const refused = await new Promise((resolve) => { resolve(factory.save(prepare(before, 60_000, 'u1'))) }).then(() => null, (error: unknown) => error)
+        assert.equal((refused as { code?: unknown } | null)?.code, 'FST_SESSION_GONE', 'save() must throw errors.FST_SESSION_GONE for a rotation of a session loaded before revokeUser')
+        await mustBeGone(factory, before.id as string, 'the refused rotation must store nothing')
+        assert.deepEqual((await listed(factory, 'u1')).map((entry) => entry.id), [id], 'nor file anything')
+        // A login after revokeUser takes the user's new generation: its rotations go through.
+        const login = await saveNew(factory, { user: 'u1' }, 60_000, 'u1')
+        const after = await mustLoad(factory, login)
+        internals.markNew(after)
+        const rotated = await factory.save(prepare(after, 60_000, 'u1'))
+        assert.deepEqual((await listed(factory, 'u1')).map((entry) => entry.id).sort(), [id, login, rotated].sort(), 'a session signed in after revokeUser rotates as before')
       }
     }
   ]

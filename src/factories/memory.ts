@@ -1,8 +1,9 @@
-import { InvalidOptions } from '../errors.js'
+import { InvalidOptions, SessionGone } from '../errors.js'
 import type { IndexedSession, SessionFactory } from '../factory.js'
 import { generateId } from '../id.js'
 import { LinkedList, type Linked } from '../list.js'
 import { Session, type SessionData } from '../session.js'
+import { LoadedUsers } from '../user.js'
 
 export interface MemoryFactoryOptions {
   /** Most sessions kept; the least recently used go first. Default 10,000. */
@@ -23,6 +24,8 @@ interface Entry extends Linked<Entry> {
   touchedAt: number
   expiresAt: number
   userId: string | null
+  /** The user's generation the record was filed at; null: never filed (saved before `userKey` was set). */
+  generation: number | null
 }
 
 /**
@@ -60,6 +63,12 @@ export class MemoryFactory<D extends object = SessionData> implements SessionFac
   readonly #recency = new LinkedList<Entry>()
   /** The user index: each user's entries, so listing them scans nothing else. */
   readonly #byUser = new Map<string, Set<Entry>>()
+  /**
+   * Each revoked user's generation (raised by every sign out everywhere): a rotation of a
+   * session loaded at an older one is refused. One number per revoked user, kept for good.
+   */
+  readonly #generations = new Map<string, number>()
+  readonly #loaded = new LoadedUsers()
   readonly #maxSessions: number
   readonly #ttlMs: number
   #sweeper: NodeJS.Timeout | null = null
@@ -79,19 +88,26 @@ export class MemoryFactory<D extends object = SessionData> implements SessionFac
     const entry = this.#live(id, Date.now())
     if (entry === undefined) return null
     this.#use(entry)
-    return Session.fromJSON<D>({ id, data: JSON.parse(entry.json), createdAt: entry.createdAt, touchedAt: entry.touchedAt, expiresAt: entry.expiresAt })
+    const session = Session.fromJSON<D>({ id, data: JSON.parse(entry.json), createdAt: entry.createdAt, touchedAt: entry.touchedAt, expiresAt: entry.expiresAt })
+    this.#loaded.remember(session, entry.userId, entry.generation)
+    return session
   }
 
+  /** The id. A rotation of a session its user was signed out of everywhere since its load throws FST_SESSION_GONE. */
   save (session: Session<D>): string {
     const id = session.id ?? generateId()
     const expiresAt = session.expiresAt ?? Date.now() + this.#ttlMs
+    const filing = this.#loaded.filingOf(session)
     if (session.isNew) {
+      const generation = filing.userId === null ? null : this.#generation(filing.userId)
+      if (filing.generation !== null && filing.generation < (generation as number)) throw new SessionGone()
       const json = JSON.stringify(session.data)
       const previous = this.#entries.get(id)
       if (previous !== undefined) this.#remove(previous)
-      const entry: Entry = { id, json, createdAt: session.createdAt, touchedAt: session.touchedAt, expiresAt, userId: null, prev: null, next: null }
+      const entry: Entry = { id, json, createdAt: session.createdAt, touchedAt: session.touchedAt, expiresAt, userId: null, generation, prev: null, next: null }
       this.#add(entry)
-      this.#file(entry, session.userId)
+      this.#file(entry, filing.userId)
+      this.#loaded.remember(session, filing.userId, generation)
       while (this.#entries.size > this.#maxSessions) this.#remove(this.#recency.head as Entry)
       return id
     }
@@ -101,17 +117,37 @@ export class MemoryFactory<D extends object = SessionData> implements SessionFac
     entry.json = merge(entry.json, session)
     entry.touchedAt = session.touchedAt
     entry.expiresAt = expiresAt
-    this.#file(entry, session.userId)
+    if (filing.refile) {
+      entry.generation = filing.userId === null ? 0 : this.#generation(filing.userId)
+      this.#file(entry, filing.userId)
+    }
+    this.#loaded.remember(session, entry.userId, entry.generation)
     this.#use(entry)
     return id
   }
 
+  /** Extends the expiry; a record never filed (saved before `userKey` was set) is filed under its user now. */
   touch (session: Session<D>): void {
     const entry = session.id === null ? undefined : this.#live(session.id, Date.now())
     if (entry === undefined) return
     entry.touchedAt = session.touchedAt
     entry.expiresAt = session.expiresAt ?? Date.now() + this.#ttlMs
-    this.#file(entry, session.userId)
+    if (entry.generation === null && entry.userId === null && session.userId !== null) {
+      entry.generation = this.#generation(session.userId)
+      this.#file(entry, session.userId)
+    }
+  }
+
+  /** Sign out everywhere: no session of the user loaded until now can be rotated into a new record; `keep` moves on to the new generation. */
+  revokeUser (userId: string, keep: string | null): void {
+    const generation = this.#generation(userId) + 1
+    this.#generations.set(userId, generation)
+    const kept = keep === null ? undefined : this.#live(keep, Date.now())
+    if (kept !== undefined && kept.userId === userId) kept.generation = generation
+  }
+
+  #generation (userId: string): number {
+    return this.#generations.get(userId) ?? 0
   }
 
   /** True when a live session was removed. */
@@ -157,6 +193,7 @@ export class MemoryFactory<D extends object = SessionData> implements SessionFac
     this.#entries.clear()
     this.#recency.clear()
     this.#byUser.clear()
+    this.#generations.clear()
   }
 
   #live (id: string, now: number): Entry | undefined {

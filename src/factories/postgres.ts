@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
-import { InvalidOptions } from '../errors.js'
+import { InvalidOptions, SessionGone } from '../errors.js'
 import type { IndexedSession, SessionFactory } from '../factory.js'
 import { generateId } from '../options.js'
 import { Session, type SessionData } from '../session.js'
+import { LoadedUsers } from '../user.js'
 
 /**
  * The one method PostgresFactory calls. A `pg` `Pool` has it; the factory is handed one and
@@ -77,6 +78,11 @@ function unstorableId (id: string): boolean {
   return id.includes('\u0000') || LONE_SURROGATE.test(id)
 }
 
+/** A stored generation; null when the row was never filed. */
+function generationOf (stored: string | null | undefined): number | null {
+  return stored === null || stored === undefined ? null : Number(stored)
+}
+
 function seconds (value: unknown, fallback: number, min: number, name: string): number {
   if (value === undefined) return fallback
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
@@ -93,11 +99,19 @@ function indexName (table: string, suffix: string): string {
   return `"${table.slice(0, 63 - suffix.length - 10)}_${hash}_${suffix}"`
 }
 
-/** The statements for one table; `t` is its quoted, possibly schema-qualified name. */
-function statements (t: string, name: string) {
+/** The statements for one table; `t` is its quoted, possibly schema-qualified name, `u` its users table's. */
+function statements (t: string, name: string, u: string) {
   // Two instances creating the table at once can both pass IF NOT EXISTS and collide in the catalog:
   // a transaction-scoped advisory lock, taken in the same statement (a DO block), makes them queue.
   const lock = createHash('sha256').update(`fastify-session-factory:${t}`).digest().readBigInt64BE(0)
+  // A save that files a session under a user takes the user's row (created at 0 if missing) in the
+  // same statement: revokeUser, which raises it, waits for that save's commit, or the save sees the
+  // raised generation. The no-op update is what takes the row lock.
+  const generation = `g AS (
+  INSERT INTO ${u} AS users (user_id) VALUES ($6) ON CONFLICT (user_id) DO UPDATE SET generation = users.generation RETURNING generation
+)`
+  const merged = 'data = (data || $2::jsonb) - $3::text[], touched_at = $4, expires_at = $5'
+  const filed = 'RETURNING user_id, user_generation::text AS user_generation'
   return {
     create: `DO $fsf$
 BEGIN
@@ -108,23 +122,50 @@ BEGIN
     created_at bigint NOT NULL,
     touched_at bigint NOT NULL,
     expires_at bigint NOT NULL,
-    user_id text
+    user_id text,
+    user_generation bigint
   );
+  ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS user_generation bigint;
   CREATE INDEX IF NOT EXISTS ${indexName(name, 'expires_at_idx')} ON ${t} (expires_at);
   CREATE INDEX IF NOT EXISTS ${indexName(name, 'user_id_idx')} ON ${t} (user_id) WHERE user_id IS NOT NULL;
+  CREATE TABLE IF NOT EXISTS ${u} (
+    user_id text PRIMARY KEY,
+    generation bigint NOT NULL DEFAULT 0
+  );
 END
 $fsf$`,
     // Every column as text, compared in JS: whatever type parsers the app set on its pool (int8 as BigInt, jsonb as a string).
-    load: `SELECT data::text AS data, created_at::text AS created_at, touched_at::text AS touched_at, expires_at::text AS expires_at FROM ${t} WHERE id = $1`,
+    load: `SELECT data::text AS data, created_at::text AS created_at, touched_at::text AS touched_at, expires_at::text AS expires_at, user_id, user_generation::text AS user_generation FROM ${t} WHERE id = $1`,
     dropExpired: `DELETE FROM ${t} WHERE id = $1 AND expires_at <= $2`,
-    insert: `INSERT INTO ${t} (id, data, created_at, touched_at, expires_at, user_id) VALUES ($1, $2::jsonb, $3, $4, $5, $6)
-ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data, created_at = EXCLUDED.created_at, touched_at = EXCLUDED.touched_at, expires_at = EXCLUDED.expires_at, user_id = EXCLUDED.user_id`,
-    merge: `UPDATE ${t} SET data = (data || $2::jsonb) - $3::text[], touched_at = $4, expires_at = $5, user_id = $6 WHERE id = $1 AND expires_at > $7`,
-    touch: `UPDATE ${t} SET touched_at = $2, expires_at = $3 WHERE id = $1 AND expires_at > $4`,
+    insert: `INSERT INTO ${t} (id, data, created_at, touched_at, expires_at, user_id, user_generation) VALUES ($1, $2::jsonb, $3, $4, $5, NULL, NULL)
+ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data, created_at = EXCLUDED.created_at, touched_at = EXCLUDED.touched_at, expires_at = EXCLUDED.expires_at, user_id = NULL, user_generation = NULL`,
+    // $7: the generation a rotation carries (NULL for a login): an older one than the user's inserts nothing.
+    insertFiled: `WITH ${generation}
+INSERT INTO ${t} (id, data, created_at, touched_at, expires_at, user_id, user_generation)
+SELECT $1::text, $2::jsonb, $3::bigint, $4::bigint, $5::bigint, $6::text, g.generation FROM g WHERE $7::bigint IS NULL OR g.generation <= $7::bigint
+ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data, created_at = EXCLUDED.created_at, touched_at = EXCLUDED.touched_at, expires_at = EXCLUDED.expires_at, user_id = EXCLUDED.user_id, user_generation = EXCLUDED.user_generation
+${filed}`,
+    merge: `UPDATE ${t} SET ${merged} WHERE id = $1 AND expires_at > $6 ${filed}`,
+    mergeUnfiled: `UPDATE ${t} SET ${merged}, user_id = NULL, user_generation = 0 WHERE id = $1 AND expires_at > $6 ${filed}`,
+    mergeFiled: `WITH ${generation}
+UPDATE ${t} SET ${merged}, user_id = $6, user_generation = g.generation FROM g WHERE id = $1 AND expires_at > $7 ${filed}`,
+    // A row never filed (no user, no generation: saved before userKey was set) is filed under $5 now.
+    touch: `UPDATE ${t} SET touched_at = $2, expires_at = $3,
+  user_id = CASE WHEN user_id IS NULL AND user_generation IS NULL THEN $5::text ELSE user_id END,
+  user_generation = CASE WHEN user_id IS NULL AND user_generation IS NULL AND $5::text IS NOT NULL
+    THEN COALESCE((SELECT generation FROM ${u} WHERE ${u}.user_id = $5::text), 0) ELSE user_generation END
+WHERE id = $1 AND expires_at > $4`,
     destroy: `DELETE FROM ${t} WHERE id = $1 RETURNING expires_at::text AS expires_at`,
     sessionsOf: `SELECT id, created_at::text AS created_at, touched_at::text AS touched_at, expires_at::text AS expires_at FROM ${t} WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at`,
+    // Raises the user's generation; $2, the session kept signed in, moves on to it.
+    revoke: `WITH g AS (
+  INSERT INTO ${u} AS users (user_id, generation) VALUES ($1, 1) ON CONFLICT (user_id) DO UPDATE SET generation = users.generation + 1 RETURNING generation
+)
+UPDATE ${t} SET user_generation = g.generation FROM g WHERE id = $2 AND user_id = $1`,
     // SKIP LOCKED: the sweeps of several instances take different rows instead of queueing.
-    sweep: `DELETE FROM ${t} WHERE id IN (SELECT id FROM ${t} WHERE expires_at <= $1 LIMIT ${SWEEP_BATCH} FOR UPDATE SKIP LOCKED)`
+    sweep: `DELETE FROM ${t} WHERE id IN (SELECT id FROM ${t} WHERE expires_at <= $1 LIMIT ${SWEEP_BATCH} FOR UPDATE SKIP LOCKED)`,
+    // A user at generation 0 with no session is as good as absent; a raised generation stays.
+    sweepUsers: `DELETE FROM ${u} WHERE generation = 0 AND NOT EXISTS (SELECT 1 FROM ${t} WHERE ${t}.user_id = ${u}.user_id)`
   }
 }
 
@@ -144,6 +185,7 @@ export class PostgresFactory<D extends object = SessionData> implements SessionF
   #sweeper: NodeJS.Timeout | null = null
   #sweeping: Promise<void> | null = null
   #closed = false
+  readonly #loaded = new LoadedUsers()
 
   constructor (options: PostgresFactoryOptions) {
     const { pool, table = 'fastify_sessions', createTable = false, sweepInterval, ttl } = options ?? {}
@@ -156,7 +198,9 @@ export class PostgresFactory<D extends object = SessionData> implements SessionF
     }
     if (typeof createTable !== 'boolean') throw new InvalidOptions('PostgresFactory createTable must be a boolean')
     this.#pool = pool
-    this.#sql = statements(parts.map((part) => `"${part}"`).join('.'), parts.at(-1) as string)
+    const name = parts.at(-1) as string
+    const users = [...parts.slice(0, -1), indexName(name, 'users').slice(1, -1)]
+    this.#sql = statements(parts.map((part) => `"${part}"`).join('.'), name, users.map((part) => `"${part}"`).join('.'))
     this.#ttlMs = seconds(ttl, 86_400, 1, 'ttl') * 1000
     this.#sweepMs = seconds(sweepInterval, 300, 0, 'sweepInterval') * 1000
     this.#mustCreate = createTable
@@ -173,37 +217,67 @@ export class PostgresFactory<D extends object = SessionData> implements SessionF
       await this.#pool.query(this.#sql.dropExpired, [id, now])
       return null
     }
-    return Session.fromJSON<D>({
+    const session = Session.fromJSON<D>({
       id,
       data: loadedData(row.data) as Partial<D>,
       createdAt: row.created_at,
       touchedAt: row.touched_at,
       expiresAt: row.expires_at
     })
+    this.#loaded.remember(session, row.user_id ?? null, generationOf(row.user_generation))
+    return session
   }
 
+  /** The id. A rotation of a session its user was signed out of everywhere since its load throws FST_SESSION_GONE. */
   async save (session: Session<D>): Promise<string> {
     await this.#begin()
     const id = session.id ?? generateId()
     const now = Date.now()
     const expiresAt = session.expiresAt ?? now + this.#ttlMs
-    const userId = session.userId ?? null
+    const filing = this.#loaded.filingOf(session)
+    let rows: any[]
     if (session.isNew) {
       const data = storedJson(session.data as Record<string, unknown>)
-      await this.#pool.query(this.#sql.insert, [id, data, session.createdAt, session.touchedAt, expiresAt, userId])
-      return id
+      const values = [id, data, session.createdAt, session.touchedAt, expiresAt]
+      if (filing.userId === null) {
+        await this.#pool.query(this.#sql.insert, values)
+        this.#loaded.remember(session, null, null)
+        return id
+      }
+      rows = (await this.#pool.query(this.#sql.insertFiled, [...values, filing.userId, filing.generation])).rows
+      // Nothing inserted: the generation the rotation carries is older than its user's.
+      if (rows.length === 0) throw new SessionGone()
+    } else {
+      const { set, deleted } = session.changes() as { set: Record<string, unknown>, deleted: string[] }
+      const values = [id, storedJson(set), deleted.map(storedKey), session.touchedAt, expiresAt]
+      // A row destroyed or expired meanwhile matches nothing: it stays gone, and the id is returned all the same.
+      const query = !filing.refile
+        ? this.#pool.query(this.#sql.merge, [...values, now])
+        : filing.userId === null
+          ? this.#pool.query(this.#sql.mergeUnfiled, [...values, now])
+          : this.#pool.query(this.#sql.mergeFiled, [...values, filing.userId, now])
+      rows = (await query).rows
     }
-    const { set, deleted } = session.changes() as { set: Record<string, unknown>, deleted: string[] }
-    // A row destroyed or expired meanwhile matches nothing: it stays gone, and the id is returned all the same.
-    await this.#pool.query(this.#sql.merge, [id, storedJson(set), deleted.map(storedKey), session.touchedAt, expiresAt, userId, now])
+    const row = rows[0]
+    if (row !== undefined) this.#loaded.remember(session, row.user_id ?? null, generationOf(row.user_generation))
     return id
   }
 
+  /** Extends the expiry; a row never filed (saved before `userKey` was set) is filed under its user now. */
   async touch (session: Session<D>): Promise<void> {
     if (session.id === null) return
     await this.#begin()
     const now = Date.now()
-    await this.#pool.query(this.#sql.touch, [session.id, session.touchedAt, session.expiresAt ?? now + this.#ttlMs, now])
+    await this.#pool.query(this.#sql.touch, [session.id, session.touchedAt, session.expiresAt ?? now + this.#ttlMs, now, session.userId ?? null])
+  }
+
+  /**
+   * Sign out everywhere, first step: raises the user's generation, so that a session loaded
+   * before cannot be rotated into a new row; `keep` moves on to the new generation.
+   */
+  async revokeUser (userId: string, keep: string | null): Promise<void> {
+    await this.#begin()
+    await this.#pool.query(this.#sql.revoke, [userId, keep])
   }
 
   async destroy (id: string): Promise<boolean> {
@@ -238,6 +312,7 @@ export class PostgresFactory<D extends object = SessionData> implements SessionF
       removed += Number(rowCount)
       if (Number(rowCount) < SWEEP_BATCH) break
     }
+    await this.#pool.query(this.#sql.sweepUsers)
     return removed
   }
 

@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto'
-import { CorruptRecord, InvalidOptions } from '../errors.js'
+import { CorruptRecord, InvalidOptions, SessionGone } from '../errors.js'
 import type { IndexedSession, SessionFactory } from '../factory.js'
 import { generateId } from '../id.js'
+import { redactIds } from '../redact.js'
 import { Session, readTimestamp, type SessionData } from '../session.js'
+import { LoadedUsers } from '../user.js'
 
 /**
  * The few commands RedisFactory sends. An ioredis (or iovalkey) `Redis` or `Cluster` has them;
@@ -54,6 +56,8 @@ const TOUCHED_AT = 'm:touchedAt'
 const EXPIRES_AT = 'm:expiresAt'
 /** The user the session is filed under, as JSON (exact for any string); absent for none. */
 const USER = 'm:userId'
+/** The user's generation the session was filed at; absent (with no user): never filed. */
+const GENERATION = 'm:generation'
 const DATA = 'd:'
 // Redis keeps UTF-8, where a lone surrogate becomes U+FFFD: such a key is stored JSON-escaped.
 const ESCAPED = 'e:'
@@ -74,54 +78,92 @@ function script (lua: string): Script {
 }
 
 // Files a session in a user's index (a sorted set of ids scored by expiresAt): drops the entries
-// already expired, and keeps the index alive at least as long as its longest-lived session.
-const FILE = `local function file (index, id, expiresAt, ttl, now)
+// already expired, and keeps the index, and the user's generation, alive at least as long as its
+// longest-lived session.
+const FILE = `local function file (index, generation, id, expiresAt, ttl, now)
   redis.call('ZREMRANGEBYSCORE', index, '-inf', now)
   redis.call('ZADD', index, expiresAt, id)
   if redis.call('PTTL', index) < tonumber(ttl) then
     redis.call('PEXPIRE', index, ttl)
   end
+  local left = redis.call('PTTL', generation)
+  if left >= 0 and left < tonumber(ttl) then
+    redis.call('PEXPIRE', generation, ttl)
+  end
 end
 `
 
-// KEYS: the session, and its user's index when the script may file it there (a single node).
-// ARGV: replace (1|0), ttl ms, createdAt, touchedAt, expiresAt, user (JSON, '' for none), now, id,
-// pair count, field/value pairs, fields to delete. Answers 0 when the record is gone (it stays
-// gone, and out of every index), else {1} or {1, the user it was filed under until now}.
+// KEYS: the session, then, when the script files it itself (a single node), its user's index and
+// generation. ARGV: replace (1|0), ttl ms, createdAt, touchedAt, expiresAt, user (JSON, '' for
+// none), now, id, refile (1|0), the generation a rotation carries ('' for none), pair count,
+// field/value pairs, fields to delete. A new record files always; an old one only with refile.
+// Answers 0 when the record is gone (it stays gone), -1 when a rotation carries a generation
+// older than its user's (nothing written), else {1, the user to take it out of the index of
+// ('' for none), the user whose index the caller must still file it in ('' for none), its
+// generation ('' for none), the user it is filed under now ('' for none)}.
 const SAVE = script(`${FILE}local key = KEYS[1]
+local user = ARGV[6]
+local refile = ARGV[1] == '1' or ARGV[9] == '1'
 local kind = redis.call('TYPE', key).ok
 local before = kind == 'hash' and redis.call('HGET', key, '${USER}')
+local generation = false
+if refile and user ~= '' and KEYS[3] then
+  generation = tonumber(redis.call('GET', KEYS[3]) or '0')
+  if ARGV[10] ~= '' and tonumber(ARGV[10]) < generation then
+    return -1
+  end
+end
 if ARGV[1] == '1' then
   redis.call('DEL', key)
 elseif kind == 'none' then
   return 0
 end
 redis.call('HSET', key, '${CREATED_AT}', ARGV[3], '${TOUCHED_AT}', ARGV[4], '${EXPIRES_AT}', ARGV[5])
-if ARGV[6] == '' then
-  redis.call('HDEL', key, '${USER}')
-else
-  redis.call('HSET', key, '${USER}', ARGV[6])
+if refile then
+  if user == '' then
+    redis.call('HDEL', key, '${USER}')
+    if ARGV[1] == '1' then
+      redis.call('HDEL', key, '${GENERATION}')
+    else
+      redis.call('HSET', key, '${GENERATION}', 0)
+    end
+  else
+    redis.call('HSET', key, '${USER}', user)
+    if generation then
+      redis.call('HSET', key, '${GENERATION}', generation)
+    elseif ARGV[10] ~= '' then
+      redis.call('HSET', key, '${GENERATION}', ARGV[10])
+    else
+      redis.call('HDEL', key, '${GENERATION}')
+    end
+  end
 end
-local last = 9 + tonumber(ARGV[9]) * 2
-for i = 10, last, 1000 do
+local last = 11 + tonumber(ARGV[11]) * 2
+for i = 12, last, 1000 do
   redis.call('HSET', key, unpack(ARGV, i, math.min(i + 999, last)))
 end
 for i = last + 1, #ARGV, 1000 do
   redis.call('HDEL', key, unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 redis.call('PEXPIRE', key, ARGV[2])
-if KEYS[2] then
-  file(KEYS[2], ARGV[8], ARGV[5], ARGV[2], ARGV[7])
+local unfile = ''
+if refile and before and before ~= user then
+  unfile = before
 end
-if before and before ~= ARGV[6] then
-  return {1, before}
+local now = refile and user or before or ''
+local pending = now
+if now ~= '' and now == user and KEYS[2] then
+  file(KEYS[2], KEYS[3], ARGV[8], ARGV[5], ARGV[2], ARGV[7])
+  pending = ''
 end
-return {1}`)
+return {1, unfile, pending, redis.call('HGET', key, '${GENERATION}') or '', now}`)
 
-// KEYS: the session, and the index of the user the plugin stamped (a single node).
-// ARGV: ttl ms, touchedAt, expiresAt, user (JSON, '' for none), now, id. A key that is gone stays
-// gone. The session stays under the user its record names; answers that user when the script
-// did not file it (another node's index, or a user changed by another request meanwhile).
+// KEYS: the session, then, on a single node, the index and generation of the user the plugin
+// stamped. ARGV: ttl ms, touchedAt, expiresAt, user (JSON, '' for none), now, id. A key that is
+// gone stays gone. A record never filed (no user, no generation: saved before userKey was set)
+// is filed under the stamped user; any other stays under the user it names. Answers false when
+// nothing is left to do, else {the user whose index the caller must file it in, 'new' when it
+// was filed just now (the caller sets its generation) or 'refresh'}.
 const TOUCH = script(`${FILE}local key = KEYS[1]
 if redis.call('EXISTS', key) == 0 then
   return false
@@ -129,19 +171,57 @@ end
 redis.call('HSET', key, '${TOUCHED_AT}', ARGV[2], '${EXPIRES_AT}', ARGV[3])
 redis.call('PEXPIRE', key, ARGV[1])
 local user = redis.call('HGET', key, '${USER}')
-if user and KEYS[2] and user == ARGV[4] then
-  file(KEYS[2], ARGV[6], ARGV[3], ARGV[1], ARGV[5])
+local kind = 'refresh'
+if not user then
+  if ARGV[4] == '' or redis.call('HEXISTS', key, '${GENERATION}') == 1 then
+    return false
+  end
+  user = ARGV[4]
+  kind = 'new'
+  redis.call('HSET', key, '${USER}', user)
+  if KEYS[3] then
+    redis.call('HSET', key, '${GENERATION}', redis.call('GET', KEYS[3]) or 0)
+  end
+end
+if KEYS[2] and user == ARGV[4] then
+  file(KEYS[2], KEYS[3], ARGV[6], ARGV[3], ARGV[1], ARGV[5])
   return false
 end
-return user`)
+return {user, kind}`)
 
 // Answers {keys removed, the user the session was filed under}.
 const DESTROY = script(`local user = redis.call('TYPE', KEYS[1]).ok == 'hash' and redis.call('HGET', KEYS[1], '${USER}')
 return {redis.call('DEL', KEYS[1]), user}`)
 
-// KEYS: a user's index. ARGV: id, expiresAt, ttl ms, now.
-const INDEX_ADD = script(`${FILE}file(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+// KEYS: a user's index and generation. ARGV: id, expiresAt, ttl ms, now.
+const INDEX_ADD = script(`${FILE}file(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 return 1`)
+
+// KEYS: a user's index and generation (a cluster, where they live apart from the session).
+// ARGV: id, expiresAt, ttl ms, now, the generation a rotation carries ('' for a login). Answers
+// -1 for a rotation older than the user's generation (not filed), else the user's generation.
+const FILE_CHECKED = script(`${FILE}local generation = tonumber(redis.call('GET', KEYS[2]) or '0')
+if ARGV[5] ~= '' and tonumber(ARGV[5]) < generation then
+  return -1
+end
+file(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+return generation`)
+
+// KEYS: a session. ARGV: user (JSON), generation. Sets the generation the session is filed at,
+// while it is still filed under that user.
+const SET_GENERATION = script(`if redis.call('HGET', KEYS[1], '${USER}') == ARGV[1] then
+  redis.call('HSET', KEYS[1], '${GENERATION}', ARGV[2])
+end
+return 1`)
+
+// KEYS: a user's index and generation. ARGV: ttl ms. Raises the generation (sign out
+// everywhere); it lives as long as the index, and at least ttl. Answers the new generation.
+const REVOKE = script(`local generation = redis.call('INCR', KEYS[2])
+local keep = math.max(redis.call('PTTL', KEYS[1]), tonumber(ARGV[1]))
+if redis.call('PTTL', KEYS[2]) < keep then
+  redis.call('PEXPIRE', KEYS[2], keep)
+end
+return generation`)
 
 // KEYS: a user's index. ARGV: the ids to take out.
 const INDEX_REMOVE = script(`for i = 1, #ARGV, 1000 do
@@ -155,6 +235,16 @@ return redis.call('ZRANGE', KEYS[1], 0, -1)`)
 
 // KEYS: a session. What the user index lists of it, and the user it is filed under.
 const META = script(`return redis.call('HMGET', KEYS[1], '${CREATED_AT}', '${TOUCHED_AT}', '${EXPIRES_AT}', '${USER}')`)
+
+/** A stored user (the JSON of its id, as the scripts write it) as the plugin names it; null for none. */
+function userOf (stored: string | undefined | null): string | null {
+  return stored === undefined || stored === null || stored === '' ? null : JSON.parse(stored) as string
+}
+
+/** A stored generation; null when the record was never filed. */
+function generationOf (stored: string | undefined | null): number | null {
+  return stored === undefined || stored === null || stored === '' ? null : Number(stored)
+}
 
 function isNoScript (error: unknown): boolean {
   return error instanceof Error && error.message.startsWith('NOSCRIPT')
@@ -175,6 +265,7 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
    * cluster that index lives in another slot than the session, so it is written next.
    */
   readonly #singleNode: boolean
+  readonly #loaded = new LoadedUsers()
   #queue: Queued[] = []
 
   constructor (options: RedisFactoryOptions) {
@@ -207,15 +298,18 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
       }
     }
     // Timestamps come back as strings; a missing clock makes the session expired (fromJSON fails closed).
-    return Session.fromJSON<D>({
+    const session = Session.fromJSON<D>({
       id,
       data: data as Partial<D>,
       createdAt: fields[CREATED_AT] as never,
       touchedAt: fields[TOUCHED_AT] as never,
       expiresAt: fields[EXPIRES_AT] as never
     })
+    this.#loaded.remember(session, userOf(fields[USER]), generationOf(fields[GENERATION]))
+    return session
   }
 
+  /** The id. A rotation of a session its user was signed out of everywhere since its load throws FST_SESSION_GONE. */
   async save (session: Session<D>): Promise<string> {
     const id = session.id ?? generateId()
     const pairs: string[] = []
@@ -231,7 +325,9 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
     }
     for (const key of removed) deleted.push(fieldOf(key))
     const { now, expiresAt, ttl } = this.#expiry(session)
-    const { user, keys } = this.#scriptKeys(id, session.userId)
+    const filing = this.#loaded.filingOf(session)
+    const { user, keys } = this.#scriptKeys(id, filing.userId)
+    const carried = filing.generation === null ? '' : filing.generation
     const answer = await this.#run(SAVE, keys, [
       session.isNew ? 1 : 0,
       ttl,
@@ -241,24 +337,57 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
       user,
       now,
       id,
+      filing.refile ? 1 : 0,
+      carried,
       pairs.length / 2
     ].concat(pairs, deleted))
     // Destroyed (or expired) while this request ran: it stays gone, and so out of every index.
     if (answer === 0) return id
-    const before = (answer as Array<string | null>)[1]
+    if (answer === -1) throw new SessionGone()
+    const [, unfile, pending, stored, owner] = answer as [number, string, string, string, string]
+    let generation = generationOf(stored)
+    if (pending !== '' && pending === user && filing.refile) {
+      // A cluster: the index lives in another slot, so the user's generation is checked there, after the write.
+      const filed = await this.#run(FILE_CHECKED, this.#userKeys(user), [id, expiresAt, ttl, now, carried]) as number
+      if (filed === -1) {
+        await this.#run(DESTROY, [this.#prefix + id], [])
+        throw new SessionGone()
+      }
+      if (carried === '') await this.#run(SET_GENERATION, [this.#prefix + id], [user, filed])
+      generation = filed
+    }
     await Promise.all([
-      user !== '' && !this.#singleNode ? this.#file(user, id, expiresAt, ttl, now) : undefined,
-      before == null ? undefined : this.#run(INDEX_REMOVE, [this.#indexKey(before)], [id])
+      pending !== '' && !(pending === user && filing.refile) ? this.#file(pending, id, expiresAt, ttl, now) : undefined,
+      unfile === '' ? undefined : this.#run(INDEX_REMOVE, [this.#indexKey(unfile)], [id])
     ])
+    this.#loaded.remember(session, userOf(owner), generation)
     return id
   }
 
+  /** Extends the expiry; a record never filed (saved before `userKey` was set) is filed under its user now. */
   async touch (session: Session<D>): Promise<void> {
     if (session.id === null) return
     const { now, expiresAt, ttl } = this.#expiry(session)
     const { user, keys } = this.#scriptKeys(session.id, session.userId)
-    const unfiled = await this.#run(TOUCH, keys, [ttl, session.touchedAt, expiresAt, user, now, session.id]) as string | null
-    if (unfiled !== null) await this.#file(unfiled, session.id, expiresAt, ttl, now)
+    const answer = await this.#run(TOUCH, keys, [ttl, session.touchedAt, expiresAt, user, now, session.id]) as [string, string] | null
+    if (answer === null) return
+    const [owner, kind] = answer
+    if (kind === 'refresh') {
+      await this.#file(owner, session.id, expiresAt, ttl, now)
+      return
+    }
+    const generation = await this.#run(FILE_CHECKED, this.#userKeys(owner), [session.id, expiresAt, ttl, now, '']) as number
+    await this.#run(SET_GENERATION, [this.#prefix + session.id], [owner, generation])
+  }
+
+  /**
+   * Sign out everywhere, first step: raises the user's generation, so that a session loaded
+   * before cannot be rotated into a new record; `keep` moves on to the new generation.
+   */
+  async revokeUser (userId: string, keep: string | null): Promise<void> {
+    const user = JSON.stringify(userId)
+    const generation = await this.#run(REVOKE, this.#userKeys(user), [this.#ttlMs]) as number
+    if (keep !== null) await this.#run(SET_GENERATION, [this.#prefix + keep], [user, generation])
   }
 
   /** True when a live session was removed. */
@@ -278,6 +407,15 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
     const index = this.#indexKey(user)
     const now = Date.now()
     const ids = await this.#run(INDEX_READ, [index], [now]) as string[]
+    try {
+      return await this.#listed(index, user, ids, now)
+    } catch (error) {
+      // A failed command names the sessions it was about (ioredis keeps its arguments): none of them reaches a log.
+      throw redactIds(error, ids)
+    }
+  }
+
+  async #listed (index: string, user: string, ids: string[], now: number): Promise<IndexedSession[]> {
     // On a cluster the sessions are spread over the nodes: each read goes to its own.
     const records = await Promise.all(ids.map((id) => this.#run(META, [this.#prefix + id], []))) as Array<Array<string | null>>
     const found: IndexedSession[] = []
@@ -309,8 +447,14 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
   #scriptKeys (id: string, userId: string | null): { user: string, keys: string[] } {
     const user = userId == null ? '' : JSON.stringify(userId)
     const keys = [this.#prefix + id]
-    if (user !== '' && this.#singleNode) keys.push(this.#indexKey(user))
+    if (user !== '' && this.#singleNode) keys.push(...this.#userKeys(user))
     return { user, keys }
+  }
+
+  /** A user's index and generation keys, in one slot (the user is their hash tag). */
+  #userKeys (user: string): [string, string] {
+    const index = this.#indexKey(user)
+    return [index, `${index}:generation`]
   }
 
   /** A user's index key, from the user's JSON: the id between the braces is the key's hash tag. */
@@ -319,7 +463,7 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
   }
 
   #file (user: string, id: string, expiresAt: number, ttl: number, now: number): Promise<unknown> {
-    return this.#run(INDEX_ADD, [this.#indexKey(user)], [id, expiresAt, ttl, now])
+    return this.#run(INDEX_ADD, this.#userKeys(user), [id, expiresAt, ttl, now])
   }
 
   /** `session.expiresAt` (or the factory's ttl from now), and the milliseconds until then: at least 1, so a late save expires rather than lingers. */

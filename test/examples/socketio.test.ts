@@ -39,3 +39,29 @@ t.test('a handshake without a session, or with a forged cookie, is refused', asy
     t.equal(error.message, 'sign in first', String(cookie))
   }
 })
+
+t.test('sign out everywhere reaches an open socket: its next event disconnects it, nothing is saved', async (t) => {
+  const { app } = await buildSocketApp(SECRET)
+  t.teardown(() => app.close())
+  const url = await app.listen({ port: 0, host: '127.0.0.1' })
+  const post = (path: string, body: unknown, cookie?: string): Promise<Response> => fetch(`${url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(cookie === undefined ? {} : { cookie }) },
+    body: JSON.stringify(body)
+  })
+  const login = await post('/login', { name: 'ada' })
+  const cookie = (login.headers.get('set-cookie') as string).split(';')[0] as string
+
+  const socket = open(url, cookie)
+  t.teardown(() => socket.close())
+  await new Promise((resolve) => socket.once('hello', resolve))
+  t.equal(await socket.emitWithAck('message', 'hi'), 1)
+
+  const ended = await (await post('/sign-out-everywhere', { name: 'ada' })).json()
+  t.same(ended, { ended: 1 }, 'the page\'s session, which the socket shares, ended')
+  const disconnected = new Promise<string>((resolve) => socket.once('disconnect', resolve))
+  socket.emit('message', 'still there?')
+  t.equal(await disconnected, 'io server disconnect', 'the server closed the socket')
+  const me = await (await fetch(`${url}/me`, { headers: { cookie } })).json()
+  t.same(me, { name: null, messages: 0 }, 'the old cookie opens nothing')
+})

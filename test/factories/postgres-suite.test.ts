@@ -31,7 +31,7 @@ if (skip !== null) {
     return factory
   }, {
     cleanup: async (factory) => {
-      await pool.query(`DROP TABLE IF EXISTS "${tables.get(factory) as string}"`)
+      await pool.query(`DROP TABLE IF EXISTS "${tables.get(factory) as string}", "${tables.get(factory) as string}_users"`)
     }
   })
 

@@ -24,7 +24,7 @@ function registerTests (): void {
   /** A table of the test's own, created by its first factory (createTable), dropped when the test ends. */
   function tableFor (t: TapTest, label = 'pg'): string {
     const table = uniqueName(label)
-    t.teardown(() => pool.query(`DROP TABLE IF EXISTS "${table}"`))
+    t.teardown(() => pool.query(`DROP TABLE IF EXISTS "${table}", "${table}_users"`))
     return table
   }
 
@@ -97,7 +97,7 @@ function registerTests (): void {
     })
     const { rows: columns } = await pool.query('SELECT column_name, data_type, is_nullable FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position', [table])
     t.same(columns.map((c) => `${c.column_name} ${c.data_type}${c.is_nullable === 'YES' ? ' null' : ''}`),
-      ['id text', 'data jsonb', 'created_at bigint', 'touched_at bigint', 'expires_at bigint', 'user_id text null'])
+      ['id text', 'data jsonb', 'created_at bigint', 'touched_at bigint', 'expires_at bigint', 'user_id text null', 'user_generation bigint null'])
     const { rows: indexes } = await pool.query('SELECT indexname, indexdef FROM pg_indexes WHERE tablename = $1 ORDER BY indexname', [table])
     t.same(indexes.map((i) => i.indexname), [`${table}_expires_at_idx`, `${table}_pkey`, `${table}_user_id_idx`])
     t.match(indexes[2].indexdef, /\(user_id\) WHERE \(user_id IS NOT NULL\)/, 'the user index leaves anonymous sessions out')

@@ -42,7 +42,7 @@ t.teardown(async () => {
   await server?.stop()
   if (pgSkip === null) {
     const pool = sharedPool()
-    await pool.query(`DROP TABLE IF EXISTS ${table}`)
+    await pool.query(`DROP TABLE IF EXISTS ${table}, ${table}_users`)
     await pool.end()
   }
   if (redisSkip !== null) return
