@@ -79,12 +79,12 @@ export class MapFactory implements SessionFactory {
     const row = session.id === null ? undefined : this.#read(session.id)
     if (row === undefined) return
     // Never filed (saved before userKey was set): filed under its user now.
-    const file = row.userId === null && row.generation === null && session.userId !== null
+    const file = row.userId === null && row.generation === null && session.filedUnder !== null
     this.#write(session.id as string, {
       ...row,
       touchedAt: session.touchedAt,
       expiresAt: session.expiresAt ?? Date.now() + this.#ttlMs,
-      ...(file ? { userId: session.userId, generation: this.#generation(session.userId as string) } : {})
+      ...(file ? { userId: session.filedUnder, generation: this.#generation(session.filedUnder as string) } : {})
     })
   }
 

@@ -25,7 +25,7 @@ export interface SessionFactory<D extends object = SessionData> {
    * record (so concurrent requests merge), and never recreate a record destroyed meanwhile.
    * `session.expiresAt` (epoch ms) is the TTL to set.
    *
-   * With a user index, `session.userId` is the session's user (normal form; null: none). File
+   * With a user index, `session.filedUnder` is the session's user (normal form; null: none). File
    * or unfile the record only when it differs from the user of the record this Session was
    * loaded from (a new session: always), so a stale request never unfiles a newer login. A new
    * record whose user is the one it was loaded with continues that session (a rotation): when
@@ -38,13 +38,13 @@ export interface SessionFactory<D extends object = SessionData> {
   destroy? (id: string): MaybePromise<boolean | void>
   /**
    * Extends the stored record's expiry to `session.expiresAt` without rewriting data. With a user
-   * index: a record never filed (saved before `userKey` was set) is filed under `session.userId`.
+   * index: a record never filed (saved before `userKey` was set) is filed under `session.filedUnder`.
    */
   touch? (session: Session<D>): MaybePromise<void>
   /** Releases timers (never the client or pool it was handed); called on `app.close()`. */
   close? (): MaybePromise<void>
   /**
-   * The user index (optional): the live sessions saved with `session.userId === userId`.
+   * The user index (optional): the live sessions saved with `session.filedUnder === userId`.
    * Entries whose record expired or was destroyed must not be listed.
    */
   sessionsOf? (userId: string): MaybePromise<IndexedSession[]>

@@ -433,7 +433,7 @@ class SessionManager {
     session.touchedAt = now
     session.expiresAt = Math.min(now + this.#idleMs, session.createdAt + this.#absoluteMs)
     // In its one normal form; a value that is no user id throws (FST_SESSION_INVALID_USER), never files users together.
-    if (this.#options.userOf !== undefined) session.userId = this.#options.userOf(session.data)
+    if (this.#options.userOf !== undefined) session.filedUnder = this.#options.userOf(session.data)
   }
 
   /** Re-sends the cookie of an unchanged id, but never for a record that is gone (it may overwrite a newer login's cookie). */

@@ -113,7 +113,7 @@ export interface SessionInternals {
 export let internals: SessionInternals
 
 // The fields a factory and the plugin write; every other member is a method or a read-only getter.
-const FIELDS = new Set(['id', 'expiresAt', 'createdAt', 'touchedAt', 'userId'])
+const FIELDS = new Set(['id', 'expiresAt', 'createdAt', 'touchedAt', 'filedUnder'])
 const kView = Symbol('fastify-session-factory.view')
 // The traps of a session's property view, filled in by the class's static block.
 const VIEW: ProxyHandler<SessionBase<any>> = {}
@@ -125,10 +125,11 @@ class SessionBase<D extends object = SessionData> {
   createdAt: number
   touchedAt: number
   /**
-   * The value of the `userKey` option's key, as a string; set by the plugin before every save.
-   * A factory with a user index files the session under it (null: no user).
+   * The session's user as the `userKey` option reads it, in its normal form (null: no user); set
+   * by the plugin before every save and touch. A factory with a user index files the session
+   * under it. Not named `userId`: that is the most common data key of all.
    */
-  userId: string | null = null
+  filedUnder: string | null = null
 
   #data: Record<string, unknown>
   #isNew: boolean
@@ -451,7 +452,11 @@ class SessionBase<D extends object = SessionData> {
         target.createdAt = source.createdAt
         target.touchedAt = source.touchedAt
         target.expiresAt = source.expiresAt
-        target.userId = source.userId
+        target.filedUnder = source.filedUnder
+        // What a factory remembers of the load (LoadedUsers' slots) comes with it.
+        for (const slot of Object.getOwnPropertySymbols(source)) {
+          (target as unknown as Record<symbol, unknown>)[slot] = (source as unknown as Record<symbol, unknown>)[slot]
+        }
       },
       lock (session, error) {
         unwrap(session).#locked = error

@@ -111,7 +111,7 @@ function prepare<D extends object> (session: Session<D>, ttlMs = 60_000, userId:
   if (session.isNew) session.id = generateId()
   session.touchedAt = Date.now()
   session.expiresAt = Date.now() + ttlMs
-  session.userId = userId
+  session.filedUnder = userId
   return session
 }
 
@@ -481,7 +481,7 @@ const FACTORY_CHECKS: Record<Group, Array<Check<FactoryCheck, SessionFactory<any
         await factory.save(prepare(signedIn, 60_000, 'u1'))
         stale.set('poll', 1)
         await factory.save(prepare(stale, 60_000, null))
-        assert.deepEqual((await listed(factory, 'u1')).map((entry) => entry.id), [id], 'save() must file or unfile only when session.userId differs from the user of the record it was loaded from')
+        assert.deepEqual((await listed(factory, 'u1')).map((entry) => entry.id), [id], 'save() must file or unfile only when session.filedUnder differs from the user of the record it was loaded from')
       }
     },
     {

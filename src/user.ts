@@ -66,23 +66,26 @@ export interface UserFiling {
   generation: number | null
 }
 
+interface Known { userId: string | null, generation: number }
+
 /**
  * What a factory with a user index remembers of each session it loaded or saved: the user and
- * the generation of its record. Held by the Session object itself (weakly), so a rotation,
- * which keeps the object and gives it a new id, carries them to its save.
+ * the generation of its record. Kept on the Session object itself (under a symbol of this
+ * instance's own), so a rotation, which keeps the object and gives it a new id, carries them
+ * to its save; and a session's view and the session behind it read the same slot.
  */
 export class LoadedUsers {
-  readonly #known = new WeakMap<object, { userId: string | null, generation: number }>()
+  readonly #slot = Symbol('fastify-session-factory.loadedUser')
 
   /** After a load or a save: the record names this user (null: none) at this generation (null: never filed, 0). */
   remember (session: object, userId: string | null, generation: number | null): void {
-    this.#known.set(session, { userId, generation: generation ?? 0 })
+    (session as Record<symbol, Known>)[this.#slot] = { userId, generation: generation ?? 0 }
   }
 
   /** What a save of `session` does with the index. */
-  filingOf (session: { isNew: boolean, userId: string | null }): UserFiling {
-    const userId = session.userId ?? null
-    const known = this.#known.get(session)
+  filingOf (session: { isNew: boolean, filedUnder: string | null }): UserFiling {
+    const userId = session.filedUnder ?? null
+    const known = (session as unknown as Record<symbol, Known | undefined>)[this.#slot]
     const continues = known !== undefined && known.userId === userId
     if (session.isNew) return { userId, refile: userId !== null, generation: continues && userId !== null ? known.generation : null }
     return { userId, refile: !continues, generation: null }

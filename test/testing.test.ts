@@ -83,9 +83,9 @@ function naiveIndex (): SessionFactory {
     load: (id) => factory.load(id),
     save (session) {
       const id = factory.save(session)
-      if (session.userId !== null) {
-        if (!index.has(session.userId)) index.set(session.userId, new Map())
-        index.get(session.userId)?.set(id, { id, createdAt: session.createdAt, touchedAt: session.touchedAt, expiresAt: session.expiresAt })
+      if (session.filedUnder !== null) {
+        if (!index.has(session.filedUnder)) index.set(session.filedUnder, new Map())
+        index.get(session.filedUnder)?.set(id, { id, createdAt: session.createdAt, touchedAt: session.touchedAt, expiresAt: session.expiresAt })
       }
       return id
     },

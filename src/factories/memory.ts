@@ -132,9 +132,9 @@ export class MemoryFactory<D extends object = SessionData> implements SessionFac
     if (entry === undefined) return
     entry.touchedAt = session.touchedAt
     entry.expiresAt = session.expiresAt ?? Date.now() + this.#ttlMs
-    if (entry.generation === null && entry.userId === null && session.userId !== null) {
-      entry.generation = this.#generation(session.userId)
-      this.#file(entry, session.userId)
+    if (entry.generation === null && entry.userId === null && session.filedUnder !== null) {
+      entry.generation = this.#generation(session.filedUnder)
+      this.#file(entry, session.filedUnder)
     }
   }
 

@@ -268,7 +268,7 @@ export class PostgresFactory<D extends object = SessionData> implements SessionF
     if (session.id === null) return
     await this.#begin()
     const now = Date.now()
-    await this.#pool.query(this.#sql.touch, [session.id, session.touchedAt, session.expiresAt ?? now + this.#ttlMs, now, session.userId ?? null])
+    await this.#pool.query(this.#sql.touch, [session.id, session.touchedAt, session.expiresAt ?? now + this.#ttlMs, now, session.filedUnder ?? null])
   }
 
   /**
@@ -288,7 +288,7 @@ export class PostgresFactory<D extends object = SessionData> implements SessionF
     return rows.length > 0 && Number(rows[0].expires_at) > now
   }
 
-  /** The user index: the live sessions last saved with `session.userId === userId`, oldest first. */
+  /** The user index: the live sessions last saved with `session.filedUnder === userId`, oldest first. */
   async sessionsOf (userId: string): Promise<IndexedSession[]> {
     await this.#begin()
     const { rows } = await this.#pool.query(this.#sql.sessionsOf, [userId, Date.now()])

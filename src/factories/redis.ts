@@ -368,7 +368,7 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
   async touch (session: Session<D>): Promise<void> {
     if (session.id === null) return
     const { now, expiresAt, ttl } = this.#expiry(session)
-    const { user, keys } = this.#scriptKeys(session.id, session.userId)
+    const { user, keys } = this.#scriptKeys(session.id, session.filedUnder)
     const answer = await this.#run(TOUCH, keys, [ttl, session.touchedAt, expiresAt, user, now, session.id]) as [string, string] | null
     if (answer === null) return
     const [owner, kind] = answer
@@ -398,7 +398,7 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
   }
 
   /**
-   * The user index: the live sessions last saved with `session.userId === userId`, oldest first.
+   * The user index: the live sessions last saved with `session.filedUnder === userId`, oldest first.
    * It reads each listed session's record, so an entry whose session expired, was destroyed or
    * moved to another user is never listed; the entries of sessions that are gone are pruned.
    */

@@ -41,7 +41,7 @@ function registerTests (): void {
     const session = new Session(data)
     session.id = options.id ?? `id-${Math.random().toString(36).slice(2)}`
     session.expiresAt = Date.now() + (options.ttlMs ?? 60_000)
-    session.userId = options.userId ?? null
+    session.filedUnder = options.userId ?? null
     return session
   }
 
@@ -307,7 +307,7 @@ function registerTests (): void {
     loaded.set('unsaved', true)
     loaded.touchedAt = Date.now() + 5
     loaded.expiresAt = Date.now() + 90_000
-    loaded.userId = null
+    loaded.filedUnder = null
     await factory.touch(loaded)
     const row = await rowOf(table, id) as Record<string, any>
     t.same({ data: row.data, touched_at: row.touched_at, expires_at: row.expires_at, user_id: row.user_id },
@@ -355,7 +355,7 @@ function registerTests (): void {
 
     await factory.destroy(first.id as string)
     const loaded = await factory.load(second.id as string) as Session
-    loaded.userId = 'eve' // the plugin sets userId before every save: the row follows it
+    loaded.filedUnder = 'eve' // the plugin sets userId before every save: the row follows it
     await factory.save(loaded)
     t.same(await factory.sessionsOf('ada'), [], 'destroyed, and re-filed under another user')
     t.same((await factory.sessionsOf('eve')).map((s) => s.id), [second.id])
