@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Signer } from '@fastify/cookie'
+import { LRUCache } from 'lru-cache'
 import { CookieTooLarge } from './errors.js'
 import { HmacSha256 } from './hmac.js'
 import type { ResolvedCookieOptions } from './options.js'
@@ -14,7 +15,7 @@ export interface Unsigned {
   readonly renew: boolean
 }
 
-// Enough for the visitors active at once on one process; the oldest entry goes first.
+// Enough for the visitors active at once on one process; the least recently used go first.
 const VERIFIED_MAX = 10_000
 
 /**
@@ -51,15 +52,14 @@ export class SessionCookie {
   /** Signs with the first secret; `#signer` verifies with all of them. */
   readonly #hmac: HmacSha256
   /** Values whose signature checked out: a returning visitor's cookie costs one HMAC, not one per request. */
-  readonly #verified = new Map<string, Unsigned>()
-  readonly #verifiedMax: number
+  readonly #verified: LRUCache<string, Unsigned>
   readonly #options: ResolvedCookieOptions
 
   constructor (fastify: FastifyInstance, options: ResolvedCookieOptions, secrets: string[], verifiedMax = VERIFIED_MAX) {
     this.name = options.name
     this.#fastify = fastify
     this.#options = options
-    this.#verifiedMax = verifiedMax
+    this.#verified = new LRUCache({ max: verifiedMax })
     this.#signer = new Signer(secrets, 'sha256')
     this.#hmac = new HmacSha256(secrets[0] as string)
   }
@@ -86,7 +86,6 @@ export class SessionCookie {
     const result = this.#signer.unsign(value)
     if (!result.valid || result.value === null) return null
     const unsigned: Unsigned = Object.freeze({ id: result.value, renew: result.renew })
-    if (this.#verified.size >= this.#verifiedMax) this.#verified.delete(this.#verified.keys().next().value as string)
     // A copy: the value may be a slice that would keep the whole Cookie header alive in the cache.
     this.#verified.set(Buffer.from(value).toString(), unsigned)
     return unsigned

@@ -1,3 +1,4 @@
+import { promisify } from 'node:util'
 import { CorruptRecord, InvalidOptions, StoreReservedKey } from '../errors.js'
 import type { SessionFactory } from '../factory.js'
 import { generateId } from '../options.js'
@@ -118,22 +119,22 @@ function checkKeys (keys: Iterable<string>): void {
   }
 }
 
-type Method = 'get' | 'set' | 'destroy'
+/**
+ * The store's methods as promises (node's promisify): a store that throws, or calls back with an
+ * error, rejects; a second callback is ignored.
+ */
+interface PromisedStore {
+  get (sid: string): Promise<unknown>
+  set (sid: string, session: unknown): Promise<void>
+  destroy (sid: string): Promise<void>
+}
 
-/** One store call as a promise; a store that throws, or calls back with an error, rejects. */
-function call<T> (store: ExpressStore, method: Method, ...args: unknown[]): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    // A store that calls back twice is ignored the second time: a promise settles once.
-    const callback = (error: unknown, value?: unknown): void => {
-      if (error) reject(error)
-      else resolve(value as T)
-    }
-    try {
-      (store[method] as (...params: unknown[]) => unknown)(...args, callback)
-    } catch (error) {
-      reject(error)
-    }
-  })
+function promised (store: ExpressStore): PromisedStore {
+  return {
+    get: promisify(store.get).bind(store),
+    set: promisify(store.set).bind(store),
+    destroy: promisify(store.destroy).bind(store)
+  }
 }
 
 /**
@@ -142,12 +143,12 @@ function call<T> (store: ExpressStore, method: Method, ...args: unknown[]): Prom
  * merge here (across processes the store's get/set leaves a window no callback API can close).
  */
 class ExpressStoreFactory<D extends object> implements SessionFactory<D> {
-  readonly #store: ExpressStore
+  readonly #store: PromisedStore
   /** The tail of the queue of writes per session id. */
   readonly #queues = new Map<string, Promise<void>>()
 
   constructor (store: ExpressStore) {
-    this.#store = store
+    this.#store = promised(store)
   }
 
   async load (id: string): Promise<Session<D> | null> {
@@ -168,7 +169,7 @@ class ExpressStoreFactory<D extends object> implements SessionFactory<D> {
     if (session.isNew) {
       const data = session.data as Record<string, unknown>
       checkKeys(Object.keys(data))
-      await call(this.#store, 'set', id, buildRecord(session, data))
+      await this.#store.set(id, buildRecord(session, data))
       return id
     }
     const { set, deleted } = session.changes()
@@ -179,20 +180,20 @@ class ExpressStoreFactory<D extends object> implements SessionFactory<D> {
       if (stored === null) return
       Object.assign(stored.data, set)
       for (const key of deleted) delete stored.data[key]
-      await call(this.#store, 'set', id, buildRecord(session, stored.data))
+      await this.#store.set(id, buildRecord(session, stored.data))
     })
     return id
   }
 
   /** Resolves to nothing: an express store's destroy does not say whether the record was live. */
   destroy (id: string): Promise<void> {
-    return this.#queue(id, async () => { await call(this.#store, 'destroy', id) })
+    return this.#queue(id, async () => { await this.#store.destroy(id) })
   }
 
   async #read (id: string, now: number): Promise<StoredSession | null> {
     let record: unknown
     try {
-      record = await call(this.#store, 'get', id)
+      record = await this.#store.get(id)
     } catch (error) {
       // Some file-backed stores report an unknown id this way, as @fastify/session accepts.
       if ((error as { code?: unknown } | null)?.code === 'ENOENT') return null
@@ -201,7 +202,7 @@ class ExpressStoreFactory<D extends object> implements SessionFactory<D> {
     const found = readRecord(record, now)
     if (found !== 'expired') return found
     // A store may keep an expired record until its own TTL, or for ever: remove it, as the peers do.
-    await call(this.#store, 'destroy', id)
+    await this.#store.destroy(id)
     return null
   }
 

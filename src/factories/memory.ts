@@ -1,7 +1,7 @@
+import { LRUCache } from 'lru-cache'
 import { InvalidOptions, SessionGone } from '../errors.js'
 import type { IndexedSession, SessionFactory } from '../factory.js'
 import { generateId } from '../id.js'
-import { LinkedList, type Linked } from '../list.js'
 import { Session, type SessionData } from '../session.js'
 import { LoadedUsers } from '../user.js'
 
@@ -12,8 +12,8 @@ export interface MemoryFactoryOptions {
   ttl?: number
 }
 
-/** A record, linked into the recency list: `prev` was used less recently, `next` more. */
-interface Entry extends Linked<Entry> {
+/** A record. */
+interface Entry {
   readonly id: string
   /**
    * The data as one JSON text: compact (a flood of short-lived sessions leaves little behind for
@@ -58,9 +58,8 @@ function positiveInteger (value: unknown, fallback: number, name: string): numbe
  * saves merge each session's changes, so concurrent requests on one session all keep theirs.
  */
 export class MemoryFactory<D extends object = SessionData> implements SessionFactory<D> {
-  readonly #entries = new Map<string, Entry>()
-  /** From the least to the most recently used: eviction takes the head without scanning the map. */
-  readonly #recency = new LinkedList<Entry>()
+  /** Bounded by maxSessions: the least recently used go first. */
+  readonly #entries: LRUCache<string, Entry>
   /** The user index: each user's entries, so listing them scans nothing else. */
   readonly #byUser = new Map<string, Set<Entry>>()
   /**
@@ -69,12 +68,17 @@ export class MemoryFactory<D extends object = SessionData> implements SessionFac
    */
   readonly #generations = new Map<string, number>()
   readonly #loaded = new LoadedUsers()
-  readonly #maxSessions: number
   readonly #ttlMs: number
   #sweeper: NodeJS.Timeout | null = null
 
   constructor (options: MemoryFactoryOptions = {}) {
-    this.#maxSessions = positiveInteger(options.maxSessions, 10_000, 'maxSessions')
+    this.#entries = new LRUCache<string, Entry>({
+      // Counted by maxSize rather than max, which would allocate room for every session up front.
+      maxSize: positiveInteger(options.maxSessions, 10_000, 'maxSessions'),
+      sizeCalculation: () => 1,
+      // Only an eviction: every other removal goes through #remove, which unfiles the entry itself.
+      dispose: (entry, _id, reason) => { if (reason === 'evict') this.#unfile(entry) }
+    })
     this.#ttlMs = positiveInteger(options.ttl, 86_400, 'ttl') * 1000
   }
 
@@ -85,9 +89,8 @@ export class MemoryFactory<D extends object = SessionData> implements SessionFac
 
   // Every method answers at once: the plugin awaits only promises, so a memory session costs none.
   load (id: string): Session<D> | null {
-    const entry = this.#live(id, Date.now())
+    const entry = this.#live(id, Date.now(), true)
     if (entry === undefined) return null
-    this.#use(entry)
     const session = Session.fromJSON<D>({ id, data: JSON.parse(entry.json), createdAt: entry.createdAt, touchedAt: entry.touchedAt, expiresAt: entry.expiresAt })
     this.#loaded.remember(session, entry.userId, entry.generation)
     return session
@@ -102,16 +105,15 @@ export class MemoryFactory<D extends object = SessionData> implements SessionFac
       const generation = filing.userId === null ? null : this.#generation(filing.userId)
       if (filing.generation !== null && filing.generation < (generation as number)) throw new SessionGone()
       const json = JSON.stringify(session.data)
-      const previous = this.#entries.get(id)
+      const previous = this.#entries.peek(id)
       if (previous !== undefined) this.#remove(previous)
-      const entry: Entry = { id, json, createdAt: session.createdAt, touchedAt: session.touchedAt, expiresAt, userId: null, generation, prev: null, next: null }
+      const entry: Entry = { id, json, createdAt: session.createdAt, touchedAt: session.touchedAt, expiresAt, userId: null, generation }
       this.#add(entry)
       this.#file(entry, filing.userId)
       this.#loaded.remember(session, filing.userId, generation)
-      while (this.#entries.size > this.#maxSessions) this.#remove(this.#recency.head as Entry)
       return id
     }
-    const entry = this.#live(id, Date.now())
+    const entry = this.#live(id, Date.now(), true)
     // Destroyed (or expired) while this request ran: it stays gone.
     if (entry === undefined) return id
     entry.json = merge(entry.json, session)
@@ -122,7 +124,6 @@ export class MemoryFactory<D extends object = SessionData> implements SessionFac
       this.#file(entry, filing.userId)
     }
     this.#loaded.remember(session, entry.userId, entry.generation)
-    this.#use(entry)
     return id
   }
 
@@ -191,13 +192,13 @@ export class MemoryFactory<D extends object = SessionData> implements SessionFac
     if (this.#sweeper !== null) clearInterval(this.#sweeper)
     this.#sweeper = null
     this.#entries.clear()
-    this.#recency.clear()
     this.#byUser.clear()
     this.#generations.clear()
   }
 
-  #live (id: string, now: number): Entry | undefined {
-    const entry = this.#entries.get(id)
+  /** The entry if it has not expired; `use` makes it the most recently used. */
+  #live (id: string, now: number, use = false): Entry | undefined {
+    const entry = use ? this.#entries.get(id) : this.#entries.peek(id)
     if (entry === undefined || entry.expiresAt > now) return entry
     this.#remove(entry)
     return undefined
@@ -205,7 +206,6 @@ export class MemoryFactory<D extends object = SessionData> implements SessionFac
 
   #add (entry: Entry): void {
     this.#entries.set(entry.id, entry)
-    this.#recency.push(entry)
     if (this.#sweeper === null) {
       this.#sweeper = setInterval(() => this.sweep(), SWEEP_EVERY_MS).unref()
     }
@@ -214,25 +214,15 @@ export class MemoryFactory<D extends object = SessionData> implements SessionFac
   #remove (entry: Entry): void {
     this.#unfile(entry)
     this.#entries.delete(entry.id)
-    this.#recency.remove(entry)
-  }
-
-  /** Moves the entry to the most recently used end. */
-  #use (entry: Entry): void {
-    if (entry === this.#recency.tail) return
-    this.#recency.remove(entry)
-    this.#recency.push(entry)
   }
 
   /** Drops every expired session now (it also runs every minute on its own). */
   sweep (now = Date.now()): number {
-    let removed = 0
+    const expired: Entry[] = []
     for (const entry of this.#entries.values()) {
-      if (entry.expiresAt <= now) {
-        this.#remove(entry)
-        removed++
-      }
+      if (entry.expiresAt <= now) expired.push(entry)
     }
-    return removed
+    for (const entry of expired) this.#remove(entry)
+    return expired.length
   }
 }

@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, type KeyObject } from 'node:crypto'
+import { LRUCache } from 'lru-cache'
 import { InvalidOptions } from '../errors.js'
 import type { SessionFactory } from '../factory.js'
 import { randomSlice } from '../random.js'
@@ -103,8 +104,6 @@ type Sealed = [number, number, number | null, Record<string, unknown>]
 
 /** A seal that opened: its plaintext, parsed again for every request, so no two share an object. */
 interface Opened {
-  /** The canonical sealed value: a string of its own, never a slice of a Cookie header. */
-  sealed: string
   json: string
   expiresAt: number | null
   /** Sealed with an older key. */
@@ -113,20 +112,22 @@ interface Opened {
   bytes: number
 }
 
-// Per entry beyond its two strings' characters: the Map slot, the entry object, two string headers
-// (heap deltas of 20,000 entries: what is counted is within a few bytes above what is held).
+// Per entry beyond its two strings' characters: the Map slot and lru-cache's array slots, the entry
+// object, two string headers (heap deltas of 20,000 entries: what is counted stays above what is held).
 const ENTRY_OVERHEAD_BYTES = 176
 
-/** Seals opened lately, bounded in bytes; the least recently used go first. */
+/**
+ * Seals opened lately, keyed by the canonical sealed value (a string of its own, never a slice of
+ * a Cookie header), bounded in bytes; the least recently used go first.
+ */
 class OpenedSeals {
-  readonly #entries = new Map<string, Opened>()
-  readonly #maxBytes: number
-  #bytes = 0
+  // An entry bigger than the whole bound is not kept (lru-cache's maxEntrySize is maxSize).
+  readonly #entries: LRUCache<string, Opened>
   hits = 0
   misses = 0
 
   constructor (maxBytes: number) {
-    this.#maxBytes = maxBytes
+    this.#entries = new LRUCache({ maxSize: maxBytes, sizeCalculation: (entry) => entry.bytes })
   }
 
   get entries (): number {
@@ -134,7 +135,7 @@ class OpenedSeals {
   }
 
   get bytes (): number {
-    return this.#bytes
+    return this.#entries.calculatedSize
   }
 
   /** The entry of a seal opened lately; null when it is there but expired (and now gone). */
@@ -147,30 +148,17 @@ class OpenedSeals {
     // Checked on every hit: a cached seal dies when its session does.
     if (entry.expiresAt !== null && entry.expiresAt <= now) {
       this.misses++
-      this.#delete(entry)
+      this.#entries.delete(sealed)
       return null
     }
     this.hits++
-    this.#entries.delete(entry.sealed)
-    this.#entries.set(entry.sealed, entry)
     return entry
   }
 
   add (sealed: string, json: string, jsonBytes: number, expiresAt: number | null, outdated: boolean): void {
     // Base64url is one byte a character; JSON is too when all ASCII, at most two otherwise.
     const bytes = ENTRY_OVERHEAD_BYTES + sealed.length + (json.length === jsonBytes ? jsonBytes : 2 * json.length)
-    if (bytes > this.#maxBytes) return
-    this.#entries.set(sealed, { sealed, json, expiresAt, outdated, bytes })
-    this.#bytes += bytes
-    for (const oldest of this.#entries.values()) {
-      if (this.#bytes <= this.#maxBytes) break
-      this.#delete(oldest)
-    }
-  }
-
-  #delete (entry: Opened): void {
-    this.#entries.delete(entry.sealed)
-    this.#bytes -= entry.bytes
+    this.#entries.set(sealed, { json, expiresAt, outdated, bytes })
   }
 }
 
