@@ -7,7 +7,31 @@ import { byId, entryOf, listed, mustLoad, needs, prepare, saveNew } from './fact
 import type { Check } from './runner.js'
 
 /** The checks of the user index group. */
-export type UserIndexCheck = 'index-lists' | 'index-apart' | 'index-destroy' | 'index-expiry' | 'index-moves'
+export type UserIndexCheck = 'index-lists' | 'index-apart' | 'index-destroy' | 'index-expiry' | 'index-moves' | 'index-destroy-reused' | 'index-counts'
+
+/** The ids sessionsOf(user) lists, in code unit order (as `[...ids].sort()` puts the expected ones). */
+async function idsOf (factory: SessionFactory<any>, userId: string): Promise<string[]> {
+  return (await listed(factory, userId)).map((entry) => entry.id).sort()
+}
+
+function expiring<S extends Session<any>> (session: S, expiresAt: number): S {
+  session.expiresAt = expiresAt
+  return session
+}
+
+/** Saves a new session under `userId` that expires at `expiresAt`, with the id `id` if given (as the plugin gives one). */
+async function saveAt (factory: SessionFactory<any>, expiresAt: number, userId: string | null, id?: string): Promise<string> {
+  const session = prepare(new Session<any>({ n: 0 }), 0, userId)
+  if (id !== undefined) session.id = id
+  return factory.save(expiring(session, expiresAt))
+}
+
+/** Loads the session, changes it, and saves it under `userId` with a new expiry, as a later request would. */
+async function resave (factory: SessionFactory<any>, id: string, expiresAt: number, userId: string | null): Promise<void> {
+  const session = await mustLoad(factory, id)
+  session.set('n', Number(session.get('n') ?? 0) + 1)
+  await factory.save(expiring(prepare(session, 0, userId), expiresAt))
+}
 
 export const USER_INDEX_CHECKS: Array<Check<UserIndexCheck, SessionFactory<any>>> = [
   {
@@ -43,8 +67,8 @@ export const USER_INDEX_CHECKS: Array<Check<UserIndexCheck, SessionFactory<any>>
       const mine = await saveNew(factory, { n: 1 }, 60_000, 'u1')
       const theirs = await saveNew(factory, { n: 2 }, 60_000, 'u2')
       await saveNew(factory, { n: 3 }, 60_000, null)
-      assert.deepEqual((await listed(factory, 'u1')).map((entry) => entry.id), [mine])
-      assert.deepEqual((await listed(factory, 'u2')).map((entry) => entry.id), [theirs])
+      assert.deepEqual(await idsOf(factory, 'u1'), [mine])
+      assert.deepEqual(await idsOf(factory, 'u2'), [theirs])
     }
   },
   {
@@ -56,36 +80,94 @@ export const USER_INDEX_CHECKS: Array<Check<UserIndexCheck, SessionFactory<any>>
       const gone = await saveNew(factory, { n: 1 }, 60_000, 'u1')
       const kept = await saveNew(factory, { n: 2 }, 60_000, 'u1')
       await destroy(gone)
-      assert.deepEqual((await listed(factory, 'u1')).map((entry) => entry.id), [kept])
+      assert.deepEqual(await idsOf(factory, 'u1'), [kept])
     }
   },
   {
     name: 'index-expiry',
-    title: 'an expired session leaves the index',
+    title: 'an entry leaves the index once its latest expiresAt passes: in expiry order, not creation order, and not earlier when a later save or touch extended it',
     async run (factory) {
-      const short = await saveNew(factory, { n: 1 }, 1000, 'u1')
-      const long = await saveNew(factory, { n: 2 }, 60_000, 'u1')
-      assert.equal((await listed(factory, 'u1')).length, 2, 'both are listed while alive')
-      await sleep(1500)
-      const ids = (await listed(factory, 'u1')).map((entry) => entry.id)
-      assert.equal(ids.includes(short), false, 'sessionsOf() must leave out a session past its expiresAt')
-      assert.deepEqual(ids, [long])
+      // Deadlines from one start, with generous margins: a loaded machine may pause between steps.
+      const start = Date.now()
+      const soon = start + 1000
+      const later = start + 60_000
+      const long = await saveAt(factory, later, 'u1')
+      const short = await saveAt(factory, soon, 'u1')
+      const extended = await saveAt(factory, soon, 'u1')
+      await resave(factory, extended, later, 'u1')
+      const shortened = await saveAt(factory, later, 'u1')
+      await resave(factory, shortened, soon, 'u1')
+      const touched = factory.touch === undefined ? [] : [await saveAt(factory, soon, 'u1')]
+      for (const id of touched) await factory.touch?.(expiring(prepare(await mustLoad(factory, id), 0, 'u1'), later))
+      assert.deepEqual(await idsOf(factory, 'u1'), [long, short, extended, shortened, ...touched].sort(), 'all are listed while alive')
+      await sleep(soon + 500 - Date.now())
+      const left = await listed(factory, 'u1')
+      assert.deepEqual(left.map((entry) => entry.id).sort(), [long, extended, ...touched].sort(),
+        'sessionsOf() must leave out each session past its latest expiresAt, and only those: a save or touch that extends the expiry keeps the entry listed')
+      assert.deepEqual(left.map((entry) => entry.expiresAt), left.map(() => later), 'each entry shows its latest expiresAt')
     }
   },
   {
     name: 'index-moves',
-    title: 'a later save with another userId moves the session; with userId null it leaves the index',
+    title: 'a later save with another userId moves the session: listed under that user only, once; with userId null it leaves the index',
     async run (factory) {
       const id = await saveNew(factory, { n: 1 }, 60_000, 'u1')
-      const moved = await mustLoad(factory, id)
-      moved.set('n', 2)
-      await factory.save(prepare(moved, 60_000, 'u2'))
-      assert.deepEqual(await listed(factory, 'u1'), [], 'no longer under its old user')
-      assert.deepEqual((await listed(factory, 'u2')).map((entry) => entry.id), [id], 'listed under its new user')
-      const anonymous = await mustLoad(factory, id)
-      anonymous.set('n', 3)
-      await factory.save(prepare(anonymous, 60_000, null))
-      assert.deepEqual(await listed(factory, 'u2'), [], 'a session saved with userId null is in no list')
+      const other = await saveNew(factory, { n: 1 }, 60_000, 'u1')
+      await resave(factory, id, Date.now() + 60_000, 'u2')
+      assert.deepEqual(await idsOf(factory, 'u1'), [other], 'no longer under its old user')
+      assert.deepEqual(await idsOf(factory, 'u2'), [id], 'listed under its new user')
+      await resave(factory, id, Date.now() + 60_000, 'u3')
+      assert.deepEqual(await idsOf(factory, 'u2'), [], 'a second move takes it off the user it had')
+      await resave(factory, id, Date.now() + 60_000, 'u1')
+      assert.deepEqual(await idsOf(factory, 'u1'), [id, other].sort(), 'moved back, it is listed once under its first user')
+      assert.deepEqual([...await idsOf(factory, 'u2'), ...await idsOf(factory, 'u3')], [], 'and under no other')
+      await resave(factory, id, Date.now() + 60_000, null)
+      assert.deepEqual(await idsOf(factory, 'u1'), [other], 'a session saved with userId null is in no list')
+    }
+  },
+  {
+    name: 'index-destroy-reused',
+    title: 'after destroy(id), sessionsOf(user) never lists the id again, even once a new record takes that id under another user or none',
+    async run (factory) {
+      needs(factory, 'sessionsOf', 'userIndex')
+      const destroy = needs(factory, 'destroy', 'userIndex')
+      const kept = await saveNew(factory, { n: 1 }, 60_000, 'u1')
+      const gone = await saveNew(factory, { n: 2 }, 60_000, 'u1')
+      await destroy(gone)
+      // A new session saved with the id of the destroyed one: the factory may keep the id or choose another.
+      const back = await saveAt(factory, Date.now() + 60_000, 'u2', gone)
+      assert.deepEqual(await idsOf(factory, 'u1'), [kept], 'a destroyed session\'s id must leave its user\'s index, whatever record has that id later')
+      if (back === gone) {
+        assert.deepEqual(await idsOf(factory, 'u2'), [gone], 'the new record is listed under its own user')
+        await destroy(gone)
+        await saveAt(factory, Date.now() + 60_000, null, gone)
+        assert.deepEqual([...await idsOf(factory, 'u1'), ...await idsOf(factory, 'u2')], [kept], 'an anonymous record with that id is under no user')
+      }
+    }
+  },
+  {
+    name: 'index-counts',
+    title: 'after many saves, touches and destroys, sessionsOf(user) lists each live session exactly once',
+    async run (factory) {
+      needs(factory, 'sessionsOf', 'userIndex')
+      const destroy = needs(factory, 'destroy', 'userIndex')
+      const mine = await Promise.all(Array.from({ length: 12 }, (_, n) => saveNew(factory, { n }, 60_000, 'u1')))
+      const theirs = await Promise.all(Array.from({ length: 4 }, (_, n) => saveNew(factory, { n }, 60_000, 'u2')))
+      const ended = mine.filter((_, i) => i % 3 === 0)
+      const live = mine.filter((id) => !ended.includes(id))
+      for (let round = 0; round < 3; round++) {
+        await Promise.all(mine.map(async (id) => {
+          await resave(factory, id, Date.now() + 60_000, 'u1')
+          await factory.touch?.(expiring(prepare(await mustLoad(factory, id), 0, 'u1'), Date.now() + 60_000))
+        }))
+      }
+      await Promise.all(ended.map((id) => destroy(id)))
+      await Promise.all(ended.map((id) => destroy(id)))
+      assert.deepEqual(await idsOf(factory, 'u1'), [...live].sort(), `${live.length} live sessions, each listed once`)
+      await Promise.all(live.map((id) => resave(factory, id, Date.now() + 60_000, 'u1')))
+      const added = await saveNew(factory, { n: 12 }, 60_000, 'u1')
+      assert.deepEqual(await idsOf(factory, 'u1'), [...live, added].sort(), 'still once each after another round of saves, and a new one counts')
+      assert.deepEqual(await idsOf(factory, 'u2'), [...theirs].sort(), 'another user\'s count is untouched')
     }
   }
 ]
