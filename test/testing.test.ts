@@ -126,8 +126,7 @@ t.test('each check fails on a factory with the bug it names', async (t) => {
     ['index-destroy', naiveIndex],
     ['index-expiry', naiveIndex],
     ['index-moves', naiveIndex],
-    // More stale indexes in test/testing-user-index.test.ts, each against the whole group.
-    ['index-destroy-reused', () => new StaleIndexFactory('destroy-keeps-id')],
+    // More stale indexes, each against the whole group: test/testing-user-index.test.ts.
     ['index-counts', () => new StaleIndexFactory('racy')]
   ]
   const outcomes = await Promise.all(cases.map(([name, make]) => outcomesOf(make, {}, [name])))
