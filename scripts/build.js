@@ -1,6 +1,7 @@
 // npm run build: dist/esm (ES modules) and dist/cjs (CommonJS), each with its declaration files,
 // from src/ by tsc (tsconfig.build.json and tsconfig.build.cjs.json, side by side). Each tree
 // says its module format in a package.json of its own, which Node and TypeScript both read.
+// `--no-check` skips the type-check (for test/package.test.ts: `npm run typecheck` does it).
 import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -13,9 +14,11 @@ const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
 // reads them without TS1479; at run time our CommonJS build require()s them (Node >= 20.19).
 const ESM_ONLY = ['typebox']
 
+const noCheck = process.argv.includes('--no-check') ? ['--noCheck'] : []
+
 function build (project) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [tsc, '-p', project], { stdio: 'inherit' })
+    const child = spawn(process.execPath, [tsc, '-p', project, ...noCheck], { stdio: 'inherit' })
     child.on('error', reject)
     child.on('close', (code) => code === 0 ? resolve() : reject(new Error(`tsc -p ${project} exited ${code}`)))
   })

@@ -232,6 +232,21 @@ const CHECK_TYPES = `
 import { readdirSync } from 'node:fs'
 import ts from ${JSON.stringify(typescript)}
 
+// The projects read the same declaration files of fastify, @types/node and typebox: each is
+// parsed once, for every project that reads it in the same module format.
+const parsed = new Map()
+function hostFor (options) {
+  const host = ts.createCompilerHost(options)
+  const getSourceFile = host.getSourceFile.bind(host)
+  host.getSourceFile = (name, version, ...rest) => {
+    if (!name.includes('/node_modules/')) return getSourceFile(name, version, ...rest)
+    const key = JSON.stringify([name, version.languageVersion, version.impliedNodeFormat])
+    if (!parsed.has(key)) parsed.set(key, getSourceFile(name, version, ...rest))
+    return parsed.get(key)
+  }
+  return host
+}
+
 function check (tsconfig, builds, emit = false) {
   const host = { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => { throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\\n')) } }
   const config = ts.getParsedCommandLineOfConfigFile(tsconfig, undefined, host)
@@ -239,7 +254,7 @@ function check (tsconfig, builds, emit = false) {
     const dist = process.cwd() + '/node_modules/fastify-session-factory/dist/' + build + '/'
     return readdirSync(dist, { recursive: true }).filter((file) => file.endsWith('.d.ts')).map((file) => dist + file)
   })
-  const program = ts.createProgram({ rootNames: [...config.fileNames, ...shipped], options: config.options })
+  const program = ts.createProgram({ rootNames: [...config.fileNames, ...shipped], options: config.options, host: hostFor(config.options) })
   const checked = program.getSourceFiles().filter((file) => !file.fileName.includes('/node_modules/') || file.fileName.includes('/node_modules/fastify-session-factory/'))
   const diagnostics = [
     ...config.errors,
@@ -255,12 +270,11 @@ function check (tsconfig, builds, emit = false) {
   }
 }
 
-const projects = {
-  nodenext: () => check('tsconfig.json', ['esm']),
-  node16: () => check('cts/tsconfig.json', ['cjs'], true),
-  commonjs: () => check('cts/tsconfig.commonjs.json', ['cjs'])
-}
-console.log(JSON.stringify(projects[process.argv[2]]()))
+console.log(JSON.stringify({
+  nodenext: check('tsconfig.json', ['esm']),
+  node16: check('cts/tsconfig.json', ['cjs'], true),
+  commonjs: check('cts/tsconfig.commonjs.json', ['cjs'])
+}))
 `
 
 const TSCONFIG = {
@@ -305,7 +319,8 @@ t.test('the packed tarball installs and works from ESM, CommonJS, TypeScript and
 
   const started = Date.now()
   const lap = (phase: string): void => { t.comment(`${phase}: ${((Date.now() - started) / 1000).toFixed(1)} s`) }
-  await mustRun('npm', ['run', 'build'], repo)
+  // What `npm pack` builds; the sources' types are npm run typecheck's to check, not this test's.
+  await mustRun('npm', ['run', 'build', '--', '--no-check'], repo)
   lap('built')
   const [packed] = JSON.parse(await mustRun('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], repo))
   lap('packed')
@@ -352,15 +367,14 @@ t.test('the packed tarball installs and works from ESM, CommonJS, TypeScript and
     writeFile(join(app, 'cts', 'tsconfig.commonjs.json'), JSON.stringify(TSCONFIG_MODULE_COMMONJS))
   ])
 
-  const projects = ['nodenext', 'node16', 'commonjs']
-  const [esm, cjs, kit, ...types] = await Promise.all([
+  const [esm, cjs, kit, types] = await Promise.all([
     run('node', ['esm.mjs'], app),
     run('node', ['cjs.cjs'], app),
     run('node', ['--test', '--test-reporter=tap', 'kit.test.mjs'], app),
-    ...projects.map((project) => run('node', ['check-types.mjs', project], app).finally(() => lap(`type-checked ${project}`)))
+    run('node', ['check-types.mjs'], app).finally(() => lap('type-checked'))
   ])
   // What tsc built of the CommonJS TypeScript project.
-  const compiled = types[1]?.code === 0 ? await run('node', ['out/main.js'], join(app, 'cts')) : types[1] as Result
+  const compiled = types.code === 0 ? await run('node', ['out/main.js'], join(app, 'cts')) : types
 
   t.equal(esm.code, 0, 'node esm.mjs', { stderr: esm.stderr })
   const fromEsm = JSON.parse(esm.stdout)
@@ -386,8 +400,8 @@ t.test('the packed tarball installs and works from ESM, CommonJS, TypeScript and
   t.match(kit.stdout, /^# skipped 6$/m, 'and skipped the 6 checks of the user index group it was told to')
   t.match(kit.stdout, /^# fail 0$/m)
 
-  types.forEach((result, i) => t.equal(result.code, 0, `the ${projects[i]} type-check ran`, { stderr: result.stderr }))
-  const checks = Object.fromEntries(types.map((result, i) => [projects[i], JSON.parse(result.stdout)]))
+  t.equal(types.code, 0, 'the type-checks ran', { stderr: types.stderr })
+  const checks = JSON.parse(types.stdout)
   const declarations = (build: string): string[] => files.filter((file) => file.startsWith(`dist/${build}/`) && file.endsWith('.d.ts')).sort()
   const cases: Array<[string, string, string[], string[]]> = [
     ['nodenext', 'an ES module TypeScript project (module nodenext)', declarations('esm'), ['consumer.mts']],

@@ -98,7 +98,7 @@ export const USER_INDEX_CHECKS: Array<Check<UserIndexCheck, SessionFactory<any>>
     async run (factory) {
       // Deadlines from one start, with generous margins: a loaded machine may pause between steps.
       const start = Date.now()
-      const soon = start + 1000
+      const soon = start + 1500
       const later = start + 60_000
       const long = await saveAt(factory, later, 'u1')
       const short = await saveAt(factory, soon, 'u1')
@@ -109,7 +109,7 @@ export const USER_INDEX_CHECKS: Array<Check<UserIndexCheck, SessionFactory<any>>
       const touched = factory.touch === undefined ? [] : [await saveAt(factory, soon, 'u1')]
       for (const id of touched) await factory.touch?.(expiring(prepare(await mustLoad(factory, id), 0, 'u1'), later))
       assert.deepEqual(await idsOf(factory, 'u1'), [long, short, extended, shortened, ...touched].sort(), 'all are listed while alive')
-      await sleep(soon + 500 - Date.now())
+      await sleep(soon + 400 - Date.now())
       const left = await listed(factory, 'u1')
       assert.deepEqual(left.map((entry) => entry.id).sort(), [long, extended, ...touched].sort(),
         'sessionsOf() must leave out each session past its latest expiresAt, and only those: a save or touch that extends the expiry keeps the entry listed')
