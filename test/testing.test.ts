@@ -6,6 +6,7 @@ import t from 'tap'
 import { MapFactory } from '../examples/custom-factory.js'
 import { MemoryFactory, Session, type IndexedSession, type SessionFactory } from '../src/index.js'
 import { runFactorySuite, runPluginSuite, type FactoryCheck, type FactorySuiteOptions, type PluginSuiteOptions } from '../src/testing.js'
+import { StaleIndexFactory } from './helpers/stale-index.js'
 import { recordingRunner, USER_INDEX_CHECKS } from './helpers/suite-runners.js'
 
 /** MemoryFactory with the bug issue 18 is about: a save writes the session's data whole, not its changes(). */
@@ -124,7 +125,9 @@ t.test('each check fails on a factory with the bug it names', async (t) => {
     ['index-apart', patched('sessionsOf', (sessionsOf) => () => [...sessionsOf('u1'), ...sessionsOf('u2')])],
     ['index-destroy', naiveIndex],
     ['index-expiry', naiveIndex],
-    ['index-moves', naiveIndex]
+    ['index-moves', naiveIndex],
+    // More stale indexes, each against the whole group: test/testing-user-index.test.ts.
+    ['index-counts', () => new StaleIndexFactory('racy')]
   ]
   const outcomes = await Promise.all(cases.map(([name, make]) => outcomesOf(make, {}, [name])))
   cases.forEach(([name], i) => {
