@@ -227,7 +227,7 @@ t.test('@fastify/cookie registered after the plugin fails with a message that sa
   await t.rejects(async () => {
     await app.register(fastifyCookie)
     await app.ready()
-  }, { code: 'FST_SESSION_INVALID_OPTIONS', message: /before fastify-session-factory/ })
+  }, { code: 'FST_ERR_DEC_ALREADY_PRESENT' }, 'Fastify\'s own error: the plugin no longer wraps fastify.decorate to say it')
 
   const first = Fastify()
   t.teardown(() => first.close())

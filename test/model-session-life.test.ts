@@ -106,8 +106,9 @@ function predict (model: Model, route: Route, cookie: Issued | null, arg: string
     case 'note':
       return save({ ...data, note: arg })
     case 'login':
+      // regenerate() empties the session, as on the peers: only the user goes on, under a new id.
       if (loaded !== null) model.sessions.delete(loaded.id)
-      return fresh({ ...data, user: arg })
+      return fresh({ user: arg })
     case 'logout':
       if (loaded !== null) model.sessions.delete(loaded.id)
       return { view: viewOf({}), outcome: { kind: cookie === null ? 'none' : 'clear' }, created: null }

@@ -38,7 +38,7 @@ export class StaleIndexFactory implements SessionFactory {
     // A save of a loaded session that was destroyed meanwhile stores nothing (MapFactory's rule).
     const alive = session.isNew || this.#store.load(session.id as string) !== null
     const id = this.#store.save(session)
-    if (alive) await this.#file(id, session.userId, session.expiresAt as number)
+    if (alive) await this.#file(id, session.filedUnder, session.expiresAt as number)
     return id
   }
 
@@ -46,7 +46,7 @@ export class StaleIndexFactory implements SessionFactory {
     const id = session.id as string
     if (this.#store.load(id) === null) return
     this.#store.touch(session)
-    await this.#file(id, session.userId, session.expiresAt as number)
+    await this.#file(id, session.filedUnder, session.expiresAt as number)
   }
 
   async destroy (id: string): Promise<boolean> {

@@ -150,7 +150,7 @@ for (const { name, stateless = false, skip } of FACTORIES) {
       const renewed = cookieOf(response.headers)
       t.ok(renewed, 'a new cookie')
       t.not(renewed, cookie, 'with a new value')
-      t.same(await read(server, renewed), { user: 'ada', role: 'admin' }, 'the new session holds the data')
+      t.same(await read(server, renewed), { role: 'admin' }, 'the new session holds what was set after regenerate(), which emptied it')
       if (!stateless) t.same(await read(server, cookie), {}, 'the old id is dead')
     })
 
@@ -181,7 +181,7 @@ for (const { name, stateless = false, skip } of FACTORIES) {
       const renewed = cookieOf(response.headers)
       t.ok(renewed, 'a new cookie')
       t.not(renewed, cookie, 'with a new value')
-      t.same(await read(server, renewed), { user: 'ada', after: 'regenerate-cb' }, 'the new session holds the data')
+      t.same(await read(server, renewed), { after: 'regenerate-cb' }, 'the new session holds what was set after regenerate(), which emptied it')
       if (!stateless) t.same(await read(server, cookie), {}, 'the old id is dead')
     })
   })
