@@ -10,6 +10,7 @@ export const sessionPlugin = fp(plugin, {
 export default sessionPlugin
 export { Session } from './session.js'
 export type { SessionData, SessionRecord } from './session.js'
+export type { FactoryCallContext, FactoryMethod } from './guard.js'
 export type { SessionFactory, MaybePromise, IndexedSession } from './factory.js'
 export { generateId } from './id.js'
 export { optionsSchema } from './options.js'

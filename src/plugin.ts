@@ -204,7 +204,7 @@ class SessionManager {
       state.request.log.debug('session: cookie signature invalid, starting a fresh session')
       return
     }
-    const found = this.guard.call<Session | null>('load', signed.id)
+    const found = this.guard.call<Session | null>('load', signed.id, state.request)
     return then(found, (session) => this.#loaded(state, signed.id, value, signed.renew, session))
   }
 
@@ -227,7 +227,7 @@ class SessionManager {
       state.request.log.debug('session: past its idle or absolute timeout, starting a fresh session')
       state.stale = true
       if (this.guard.factory.destroy === undefined) return
-      return then(this.guard.call('destroy', id), noop)
+      return then(this.guard.call('destroy', id, state.request), noop)
     }
     session.id ??= id
     internals.setOwner(session, state)
@@ -258,7 +258,7 @@ class SessionManager {
   async reloadNow (state: RequestState): Promise<void> {
     const session = state.session as Session
     const id = session.isNew ? null : session.id
-    const found = id === null ? null : await this.guard.call<Session | null>('load', id)
+    const found = id === null ? null : await this.guard.call<Session | null>('load', id, state.request)
     if (found === null || this.isExpired(found, Date.now())) {
       if (id !== null) state.stale = true
       internals.adopt(session, new Session())
@@ -327,7 +327,7 @@ class SessionManager {
     if (this.guard.factory.touch === undefined) return refresh ? this.#save(state, session) : undefined
     const now = Date.now()
     this.#stamp(session, now)
-    return then(this.guard.call('touch', session), () => {
+    return then(this.guard.call('touch', session, state.request), () => {
       if (refresh && (state.renew || this.#maxAge(session) !== undefined)) return this.#resend(state, session, now)
     })
   }
@@ -335,7 +335,7 @@ class SessionManager {
   #destroy (state: RequestState, session: Session): Maybe<void> {
     const restart = session.isModified
     const stored = !session.isNew && session.id !== null && this.guard.factory.destroy !== undefined
-    return then(stored ? this.guard.call('destroy', session.id) : undefined, () => {
+    return then(stored ? this.guard.call('destroy', session.id, state.request) : undefined, () => {
       internals.markNew(session)
       state.cookieId = state.cookieValue = null
       if (restart) return this.#save(state, session)
@@ -351,7 +351,7 @@ class SessionManager {
     if (session.isNew || session.id === null) return this.#save(state, session)
     // The absolute timeout runs on for kept data (a rotation must not extend a stolen session); an emptied session starts anew.
     if (internals.emptied(session)) session.createdAt = Date.now()
-    return then(this.#removeStored(session.id), (removed) => {
+    return then(this.#removeStored(session.id, state.request), (removed) => {
       internals.markNew(session)
       state.cookieId = state.cookieValue = null
       if (!removed) {
@@ -366,16 +366,16 @@ class SessionManager {
   }
 
   /** Destroys the stored record; whether a live one was there (asked of load() when destroy() does not say). */
-  #removeStored (id: string): Maybe<boolean> {
+  #removeStored (id: string, request: FastifyRequest): Maybe<boolean> {
     const factory = this.guard.factory
-    if (factory.destroy === undefined) return then(this.guard.call<Session | null>('load', id), (found) => found !== null)
-    const destroy = (): Maybe<boolean | undefined> => then(this.guard.call<boolean | void>('destroy', id), (removed) => {
+    if (factory.destroy === undefined) return then(this.guard.call<Session | null>('load', id, request), (found) => found !== null)
+    const destroy = (): Maybe<boolean | undefined> => then(this.guard.call<boolean | void>('destroy', id, request), (removed) => {
       if (typeof removed !== 'boolean') return undefined
       this.#destroyReports = true
       return removed
     })
     if (this.#destroyReports) return then(destroy(), (removed) => removed !== false)
-    return then(this.guard.call<Session | null>('load', id), (found) => {
+    return then(this.guard.call<Session | null>('load', id, request), (found) => {
       if (found === null) return false
       return then(destroy(), (removed) => removed !== false)
     })
@@ -386,7 +386,7 @@ class SessionManager {
     const lifetimeChanged = internals.keyChanged(session, MAX_AGE_KEY)
     const now = Date.now()
     this.prepareSave(session, now)
-    return then(this.guard.call<string>('save', session), (id) => {
+    return then(this.guard.call<string>('save', session, state.request), (id) => {
       const sameCookie = id === state.cookieId
       internals.markSaved(session, id)
       if (!sameCookie || wasNew) return this.#setCookie(state, id, now, this.#maxAge(session))
@@ -425,7 +425,7 @@ class SessionManager {
   #resend (state: RequestState, session: Session, now: number): Maybe<void> {
     const id = session.id as string
     if (this.guard.factory.destroy === undefined) return this.#setCookie(state, id, now, this.#maxAge(session))
-    return then(this.guard.call<Session | null>('load', id), (found) => {
+    return then(this.guard.call<Session | null>('load', id, state.request), (found) => {
       if (found !== null) this.#setCookie(state, id, now, this.#maxAge(session))
     })
   }
