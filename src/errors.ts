@@ -83,6 +83,12 @@ export const IdChanged = createError(
   500
 )
 
+export const InvalidData = createError(
+  'FST_SESSION_INVALID_DATA',
+  'The session data does not match the `schema` option, so nothing was saved: %s',
+  500
+)
+
 export const errors = {
   FST_SESSION_INVALID_OPTIONS: InvalidOptions,
   FST_SESSION_STORE_UNAVAILABLE: StoreUnavailable,
@@ -96,5 +102,6 @@ export const errors = {
   FST_SESSION_CORRUPT_RECORD: CorruptRecord,
   FST_SESSION_STORE_RESERVED_KEY: StoreReservedKey,
   FST_SESSION_NO_USER_INDEX: NoUserIndex,
-  FST_SESSION_ID_CHANGED: IdChanged
+  FST_SESSION_ID_CHANGED: IdChanged,
+  FST_SESSION_INVALID_DATA: InvalidData
 } as const

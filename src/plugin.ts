@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fastifyCookie from '@fastify/cookie'
 import { SessionCookie } from './cookie.js'
 import { AfterSend, InvalidOptions, SaveAfterSend, StoreUnavailable } from './errors.js'
@@ -6,20 +6,21 @@ import { FactoryGuard, isThenable, then, type Maybe } from './guard.js'
 import { putCookie, sharedCacheable, varyCookie, type HeaderTarget } from './headers.js'
 import { isCookieSafe } from './id.js'
 import { resolveOptions, type ResolvedOptions, type SessionPluginOptions } from './options.js'
-import { MAX_AGE_KEY, Session, assertJson, internals, readTimestamp, type SessionOwner } from './session.js'
+import type { Admission } from './data-schema.js'
+import { MAX_AGE_KEY, Session, assertJson, internals, readTimestamp, type RequestSessionData, type SessionOwner } from './session.js'
 import { Sessions } from './sessions.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The request's session (or the name given by the `decorator` option). */
-    session: Session
+    session: Session<RequestSessionData>
   }
   interface FastifyInstance {
     /**
      * The sessions of this registration outside a request: a user's sessions (list, end, end
      * all) and the session behind a Cookie header. Named after `decorator` plus "s".
      */
-    sessions: Sessions
+    sessions: Sessions<RequestSessionData>
   }
   interface FastifyContextConfig {
     /** `false` skips loading and saving the session on this route. */
@@ -50,6 +51,7 @@ export async function plugin (fastify: FastifyInstance, options: SessionPluginOp
     secret: resolved.secrets[0] as string,
     prepareSave: (session, now) => manager.prepareSave(session, now),
     isExpired: (session, now) => manager.isExpired(session, now),
+    admit: (session) => manager.admit(session, fastify.log),
     idOf (request) {
       const state = (request as WithState)[kState]
       return state?.session?.id ?? state?.cookieId ?? null
@@ -225,16 +227,28 @@ class SessionManager {
     session = internals.unwrap(session)
     if (this.isExpired(session, Date.now())) {
       state.request.log.debug('session: past its idle or absolute timeout, starting a fresh session')
-      state.stale = true
-      if (this.guard.factory.destroy === undefined) return
-      return then(this.guard.call('destroy', id, state.request), noop)
+      return this.#discard(state, id)
     }
+    // Data the schema refuses, and migrate() does not upgrade, is dead too; an upgrade is a change, saved in onSend.
+    if (this.admit(session, state.request.log) === 'rejected') return this.#discard(state, id)
     session.id ??= id
     internals.setOwner(session, state)
     state.session = session
     state.cookieId = id
     state.cookieValue = value
     state.renew = renew
+  }
+
+  /** A loaded session that is dead: its record destroyed, the cookie cleared, a fresh session. */
+  #discard (state: RequestState, id: string): Maybe<void> {
+    state.stale = true
+    if (this.guard.factory.destroy === undefined) return
+    return then(this.guard.call('destroy', id, state.request), noop)
+  }
+
+  /** A loaded session's data against the `schema` option: valid, upgraded by `migrate`, or rejected. */
+  admit (session: Session, log: FastifyBaseLogger): Admission {
+    return this.#options.dataSchema?.admit(session, log) ?? 'valid'
   }
 
   /** The session the handler sees: the loaded one, a new one made on first use, or a visitor's where there is no session work. */
@@ -334,6 +348,8 @@ class SessionManager {
 
   #destroy (state: RequestState, session: Session): Maybe<void> {
     const restart = session.isModified
+    // Data that cannot be saved fails the request before the old record goes.
+    if (restart) this.#options.dataSchema?.assertValid(session)
     const stored = !session.isNew && session.id !== null && this.guard.factory.destroy !== undefined
     return then(stored ? this.guard.call('destroy', session.id, state.request) : undefined, () => {
       internals.markNew(session)
@@ -351,6 +367,7 @@ class SessionManager {
     if (session.isNew || session.id === null) return this.#save(state, session)
     // The absolute timeout runs on for kept data (a rotation must not extend a stolen session); an emptied session starts anew.
     if (internals.emptied(session)) session.createdAt = Date.now()
+    this.#options.dataSchema?.assertValid(session)
     return then(this.#removeStored(session.id, state.request), (removed) => {
       internals.markNew(session)
       state.cookieId = state.cookieValue = null
@@ -398,8 +415,9 @@ class SessionManager {
     })
   }
 
-  /** Before any save: the changed values checked, a new session named (a cookie-safe id), the session stamped. */
+  /** Before any save: the data checked against `schema`, the changed values checked, a new session named (a cookie-safe id), the session stamped. */
   prepareSave (session: Session, now: number): void {
+    this.#options.dataSchema?.assertValid(session)
     const data = session.data as Record<string, unknown>
     for (const key of internals.changedKeys(session)) assertJson(data[key], `/${key}`)
     if (session.isNew) {

@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify'
 import type { SessionCookie } from './cookie.js'
 import { IdChanged, NoUserIndex } from './errors.js'
 import type { IndexedSession } from './factory.js'
+import type { Admission } from './data-schema.js'
 import type { FactoryGuard } from './guard.js'
 import { Session, internals, type SessionData, type SessionOwner } from './session.js'
 
@@ -25,6 +26,8 @@ export interface SessionEngine {
   readonly secret: string
   prepareSave (session: Session, now: number): void
   isExpired (session: Session, now: number): boolean
+  /** The loaded data against the `schema` option ('migrated': upgraded, to be saved back). */
+  admit (session: Session): Admission
   /** The id of the session a request holds (loaded or saved), or null. */
   idOf (request: FastifyRequest): string | null
 }
@@ -96,12 +99,15 @@ export class Sessions<D extends object = SessionData> {
     if (signed === null) return null
     const session = await this.#engine.guard.call<Session | null>('load', signed.id)
     if (session === null) return null
-    if (this.#engine.isExpired(session, Date.now())) {
+    const admitted = this.#engine.isExpired(session, Date.now()) ? 'rejected' : this.#engine.admit(session)
+    if (admitted === 'rejected') {
       await this.#destroy(signed.id)
       return null
     }
     session.id ??= signed.id
     internals.setOwner(session, this.#detached)
+    // Saved back now; a stateless factory's upgrade needs a new cookie, which waits for a route to send it.
+    if (admitted === 'migrated') await this.#saveDetached(session).catch(unlessIdChanged)
     return session as unknown as Session<D>
   }
 
@@ -157,4 +163,8 @@ export class Sessions<D extends object = SessionData> {
     if (saved !== id) throw new IdChanged('this factory')
     internals.markSaved(session, saved)
   }
+}
+
+function unlessIdChanged (error: unknown): void {
+  if ((error as { code?: unknown } | null)?.code !== 'FST_SESSION_ID_CHANGED') throw error
 }
