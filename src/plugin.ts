@@ -415,11 +415,11 @@ class SessionManager {
     })
   }
 
-  /** Before any save: the data checked against `schema`, the changed values checked, a new session named (a cookie-safe id), the session stamped. */
+  /** Before any save: the changed values checked (JSON, then the `schema`), a new session named (a cookie-safe id), the session stamped. */
   prepareSave (session: Session, now: number): void {
-    this.#options.dataSchema?.assertValid(session)
     const data = session.data as Record<string, unknown>
     for (const key of internals.changedKeys(session)) assertJson(data[key], `/${key}`)
+    this.#options.dataSchema?.assertValid(session)
     if (session.isNew) {
       const id = this.#options.idGenerator()
       if (!isCookieSafe(id)) throw new InvalidOptions('idGenerator() must return a non-empty string of printable ASCII without spaces, quotes, commas, semicolons or backslashes')
