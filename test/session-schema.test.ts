@@ -86,6 +86,16 @@ t.test('the lifetime kept by session.options() is not data the schema sees', asy
   t.same((await client.get('/read')).json().data.user, 'ada', 'and loads back')
 })
 
+t.test('a value JSON cannot carry is FST_SESSION_NOT_SERIALIZABLE, as without a schema', async (t) => {
+  const app = await buildApp({ schema })
+  t.teardown(() => app.close())
+  app.post('/bigint', async (request) => {
+    request.session.set('counter', 1n as any)
+    return 'ok'
+  })
+  t.equal((await app.inject({ method: 'POST', url: '/bigint' })).json().code, 'FST_SESSION_NOT_SERIALIZABLE')
+})
+
 for (const store of storesUnderTest) {
   t.test(`${store.name}: bad data fails the save with FST_SESSION_INVALID_DATA, and nothing is stored`, { skip: store.skip }, async (t) => {
     const factory = await store.factory(t)
