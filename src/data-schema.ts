@@ -52,7 +52,9 @@ export class DataSchema {
     if (this.#valid(data)) return 'valid'
     const errors = this.#errors(data)
     const migrated = this.#migrate?.({ ...data }, errors) ?? null
-    if (migrated !== null && typeof migrated === 'object' && !Array.isArray(migrated) && this.#valid(migrated)) {
+    // A promise (an async migrate) or a class instance would pass an all-optional schema as empty data.
+    if (migrated !== null && !isPlainObject(migrated)) throw new InvalidOptions('/migrate must answer a plain object or null, synchronously')
+    if (migrated !== null && this.#valid(migrated)) {
       session.clear()
       for (const key of Object.keys(migrated)) {
         if (key !== MAX_AGE_KEY && migrated[key] !== undefined) session.set(key, migrated[key])
@@ -87,6 +89,12 @@ export class DataSchema {
     }
     return errors
   }
+}
+
+function isPlainObject (value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false
+  const prototype: unknown = Object.getPrototypeOf(value)
+  return prototype === Object.prototype || prototype === null
 }
 
 /** The data a schema sees: without the key that keeps `session.options({ maxAge })`, which is ours. */

@@ -241,6 +241,17 @@ t.test('a stateless factory: a migrated session goes out in a new cookie', async
   t.same((await next.sessions.load(upgraded.cookie))?.data, { user: 'ada' }, 'app.sessions.load reads it')
 })
 
+t.test('a migrate that answers a promise fails the requests that read the session, and wipes nothing', async (t) => {
+  const factory = new MemoryFactory()
+  const old = await release(t, factory)
+  const next = await release(t, factory, { schema, migrate: (async () => ({})) as any })
+  const client = new Client(old)
+  await client.post('/set', { name: 'ada' })
+  const reply = await next.inject({ url: '/read', headers: { cookie: client.cookie as string } })
+  t.equal(reply.json().code, 'FST_SESSION_INVALID_OPTIONS', 'migrate must answer synchronously')
+  t.same(await stored(factory, sessionIdOf(client.cookie as string)), { name: 'ada' }, 'the record is as it was')
+})
+
 t.test('a migrate that throws fails the requests that read the session', async (t) => {
   const factory = new MemoryFactory()
   const old = await release(t, factory)

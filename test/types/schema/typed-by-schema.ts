@@ -23,6 +23,9 @@ const migrate: Migrate = (data, errors) => {
   return typeof data.name === 'string' ? { user: data.name } : null
 }
 
+// docs/session-schema.md's form: a renamed key, the rest kept.
+export const renamed: Migrate = ({ user, ...rest }) => typeof user === 'string' ? { ...rest, userId: user } : null
+
 const app = Fastify()
 app.register(sessionPlugin, { factory: new MemoryFactory(), secret: 'a-secret-of-at-least-thirty-two-characters', schema, migrate })
 // @ts-expect-error migrate answers data or null
