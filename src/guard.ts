@@ -65,8 +65,9 @@ export class FactoryGuard {
   }
 
   /**
-   * As TracingChannel#tracePromise does, but a synchronous answer stays synchronous (start, end),
-   * and the events wrap the guarded call: a timeout is an error event, and the error carries no id.
+   * The events of TracingChannel#tracePromise (a call is over at asyncEnd, or at end after a
+   * synchronous throw), but a synchronous answer gets them at once, with no promise made; they
+   * wrap the guarded call: a timeout is an error event, and the error carries no id.
    */
   #traced<T> (channel: TracingChannel<unknown, FactoryCallContext>, context: FactoryCallContext, arg: unknown): Maybe<T> {
     return channel.start.runStores(context, () => {
@@ -80,7 +81,11 @@ export class FactoryGuard {
       } finally {
         channel.end.publish(context)
       }
-      if (!isThenable(answer)) return answer
+      if (!isThenable(answer)) {
+        channel.asyncStart.publish(context)
+        channel.asyncEnd.publish(context)
+        return answer
+      }
       return (answer as Promise<T>).then((value) => {
         channel.asyncStart.publish(context)
         channel.asyncEnd.publish(context)
