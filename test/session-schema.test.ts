@@ -54,7 +54,9 @@ t.test('registration: a schema must describe an object; migrate needs a schema',
     ['an array', Type.Array(Type.Object({}))],
     ['a union with a non-object', Type.Union([Type.Object({}), Type.Null()])],
     ['a number', 42],
-    ['null', null]
+    ['null', null],
+    ['a union with a boolean schema', { anyOf: [{ type: 'object' }, true] }],
+    ['a pattern that is no regular expression', { type: 'object', properties: { a: { type: 'string', pattern: '(' } } }]
   ] as const) {
     await t.rejects(buildApp({ schema: bad as any }), code, label)
   }
@@ -71,6 +73,22 @@ t.test('registration: a schema must describe an object; migrate needs a schema',
     t.pass(label)
     await app.close()
   }
+})
+
+t.test('a required key that is missing is named by its own path', async (t) => {
+  const app = await buildApp({ schema: Type.Object({ user: Type.String(), counter: Type.Optional(Type.Integer()) }) })
+  t.teardown(() => app.close())
+  const reply = await app.inject({ method: 'POST', url: '/set', payload: { counter: 1 } })
+  t.equal(reply.json().code, 'FST_SESSION_INVALID_DATA')
+  t.ok(reply.json().message.includes('/user'), 'names /user')
+})
+
+t.test('a rule on the data itself is named by the root path', async (t) => {
+  const app = await buildApp({ schema: Type.Object({}, { maxProperties: 1 }) })
+  t.teardown(() => app.close())
+  const reply = await app.inject({ method: 'POST', url: '/set', payload: { a: 1, b: 2 } })
+  t.equal(reply.json().code, 'FST_SESSION_INVALID_DATA')
+  t.ok(reply.json().message.includes(': / '), 'names /')
 })
 
 t.test('the lifetime kept by session.options() is not data the schema sees', async (t) => {
@@ -116,6 +134,11 @@ for (const store of storesUnderTest) {
       request.session.set('counter', 'x' as any)
       return 'ok'
     })
+    app.post('/bad-restart', async (request) => {
+      await request.session.destroy()
+      request.session.set('counter', -5)
+      return 'ok'
+    })
     const client = new Client(app)
 
     // A new session: nothing stored, no cookie.
@@ -138,6 +161,8 @@ for (const store of storesUnderTest) {
     // A login whose kept data fails: the old record is not destroyed either.
     t.equal((await client.post('/bad-login')).json().code, 'FST_SESSION_INVALID_DATA', 'a regenerated session with bad data')
     t.same(await stored(factory, id), { user: 'ada', counter: 1 }, 'the old record survives')
+    t.equal((await client.post('/bad-restart')).json().code, 'FST_SESSION_INVALID_DATA', 'a destroyed session started again with bad data')
+    t.same(await stored(factory, id), { user: 'ada', counter: 1 }, 'the old record survives that too')
 
     // Outside a route too.
     await t.rejects(app.sessions.cookieFor({ counter: 'x' } as any), { code: 'FST_SESSION_INVALID_DATA' }, 'app.sessions.cookieFor')
@@ -239,6 +264,12 @@ t.test('a stateless factory: a migrated session goes out in a new cookie', async
   t.not(upgraded.cookie, before, 'resealed into a new cookie')
   t.same((await upgraded.get('/read')).json().data, { user: 'ada' }, 'which loads as is')
   t.same((await next.sessions.load(upgraded.cookie))?.data, { user: 'ada' }, 'app.sessions.load reads it')
+
+  // Without migrate: a fresh session, the cookie cleared (there is no record to destroy).
+  const strict = await release(t, factory, { schema })
+  const refused = await strict.inject({ url: '/read', headers: { cookie: before as string } })
+  t.same(refused.json(), { data: {}, id: null }, 'a fresh session')
+  t.match(setCookies(refused), [/^sid=;/], 'the cookie cleared')
 })
 
 t.test('a migrate that answers a promise fails the requests that read the session, and wipes nothing', async (t) => {
@@ -250,6 +281,8 @@ t.test('a migrate that answers a promise fails the requests that read the sessio
   const reply = await next.inject({ url: '/read', headers: { cookie: client.cookie as string } })
   t.equal(reply.json().code, 'FST_SESSION_INVALID_OPTIONS', 'migrate must answer synchronously')
   t.same(await stored(factory, sessionIdOf(client.cookie as string)), { name: 'ada' }, 'the record is as it was')
+  const other = await release(t, factory, { schema, migrate: (() => 'upgraded') as any })
+  t.equal((await other.inject({ url: '/read', headers: { cookie: client.cookie as string } })).json().code, 'FST_SESSION_INVALID_OPTIONS', 'or a string')
 })
 
 t.test('a migrate that throws fails the requests that read the session', async (t) => {

@@ -204,6 +204,13 @@ t.test('a synchronous factory\'s answer stays synchronous under a subscriber', a
   t.teardown(() => broken.close())
   t.throws(() => broken.call('load', 'some-id'), { code: 'FST_SESSION_STORE_UNAVAILABLE' }, 'a contract break throws at once')
   t.same(seen.map((s) => s.event), ['start', 'error', 'end'], 'start, error, end')
+  t.equal(seen[0]?.context.factory, 'Object', 'a literal factory is an Object')
+
+  seen.length = 0
+  const bare = new FactoryGuard(Object.assign(Object.create(null), { load: () => null, save: () => 'x' }), 1_000)
+  t.teardown(() => bare.close())
+  bare.call('load', 'some-id')
+  t.equal(seen[0]?.context.factory, 'Object', 'so is one without a prototype')
 })
 
 t.test('no subscriber: the channels say so, and calls run untraced', async (t) => {
