@@ -146,6 +146,8 @@ class RequestState implements SessionOwner, HeaderTarget {
   handled = false
   /** The load failed: the first read of the session throws this. */
   failure: unknown = null
+  /** `migrate` upgraded the loaded data: a change the handler did not make. */
+  migrated = false
 
   constructor (
     readonly manager: SessionManager,
@@ -230,7 +232,9 @@ class SessionManager {
       return this.#discard(state, id)
     }
     // Data the schema refuses, and migrate() does not upgrade, is dead too; an upgrade is a change, saved in onSend.
-    if (this.admit(session, state.request.log) === 'rejected') return this.#discard(state, id)
+    const admitted = this.admit(session, state.request.log)
+    if (admitted === 'rejected') return this.#discard(state, id)
+    state.migrated = admitted === 'migrated'
     session.id ??= id
     internals.setOwner(session, state)
     state.session = session
@@ -312,6 +316,8 @@ class SessionManager {
       if (session.isModified || state.handled) return this.#save(state, session)
       return state.stale && !deferCookies ? this.#clearCookie(state) : undefined
     }
+    // A stateless factory's upgrade is a new cookie the handler did not cause: it waits for a response no shared cache keeps.
+    if (state.migrated && deferCookies && !state.accessed && this.guard.factory.destroy === undefined) return
     if (session.isModified) return this.#save(state, session)
     // `session.touch()`: extend the session now, whatever `rolling` says and however recent the last touch.
     if (internals.touchAsked(session)) return this.#touch(state, session, !deferCookies)

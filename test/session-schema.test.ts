@@ -254,6 +254,7 @@ t.test('a stateless factory: a migrated session goes out in a new cookie', async
   const factory = new SealedCookieFactory({ keys: randomBytes(32) })
   const old = await release(t, factory)
   const next = await release(t, factory, { schema, migrate: renameUser })
+  next.get('/public', async (_request, reply) => reply.header('cache-control', 'public, max-age=60').send('ok'))
   const client = new Client(old)
   await client.post('/set', { name: 'ada' })
   const before = client.cookie
@@ -264,6 +265,16 @@ t.test('a stateless factory: a migrated session goes out in a new cookie', async
   t.not(upgraded.cookie, before, 'resealed into a new cookie')
   t.same((await upgraded.get('/read')).json().data, { user: 'ada' }, 'which loads as is')
   t.same((await next.sessions.load(upgraded.cookie))?.data, { user: 'ada' }, 'app.sessions.load reads it')
+
+  // On a response a shared cache may keep, the reseal waits for another one, as every cookie the handler did not cause.
+  const third = new Client(old)
+  await third.post('/set', { name: 'bob' })
+  const cached = await next.inject({ url: '/public', headers: { cookie: third.cookie as string } })
+  t.same(setCookies(cached), [], 'no Set-Cookie on a public response')
+  const later = new Client(next)
+  later.cookie = third.cookie
+  t.same((await later.get('/read')).json().data, { user: 'bob' }, 'the next response upgrades it')
+  t.not(later.cookie, third.cookie, 'in a new cookie')
 
   // Without migrate: a fresh session, the cookie cleared (there is no record to destroy).
   const strict = await release(t, factory, { schema })
