@@ -4,22 +4,22 @@
 import { Session, type SessionFactory } from '../src/index.js'
 
 export class ExampleFactory implements SessionFactory {
-  rows = new Map<string, string>()               // your database
+  rows = new Map<string, string>()   // your database
 
   async load (id: string): Promise<Session | null> {
     const row = this.rows.get(id)
     if (row === undefined) return null
     const session = Session.fromJSON(JSON.parse(row))
-    if (session.expiresAt !== null && session.expiresAt <= Date.now()) return null  // expired
+    if (session.expiresAt !== null && session.expiresAt <= Date.now()) return null
     return session
   }
 
   async save (session: Session): Promise<string> {
     this.rows.set(session.id!, JSON.stringify(session))
-    return session.id!                           // the id that goes in the cookie
+    return session.id!   // the cookie's id
   }
 
-  async destroy (id: string): Promise<void> {    // optional: logout, regenerate
+  async destroy (id: string): Promise<void> {   // optional
     this.rows.delete(id)
   }
 }

@@ -96,6 +96,12 @@ export const SessionGone = createError(
   409
 )
 
+export const InvalidData = createError(
+  'FST_SESSION_INVALID_DATA',
+  'The session data does not match the `schema` option, so nothing was saved: %s',
+  500
+)
+
 export const errors = {
   FST_SESSION_INVALID_OPTIONS: InvalidOptions,
   FST_SESSION_STORE_UNAVAILABLE: StoreUnavailable,
@@ -111,5 +117,6 @@ export const errors = {
   FST_SESSION_NO_USER_INDEX: NoUserIndex,
   FST_SESSION_ID_CHANGED: IdChanged,
   FST_SESSION_INVALID_USER: InvalidUser,
-  FST_SESSION_GONE: SessionGone
+  FST_SESSION_GONE: SessionGone,
+  FST_SESSION_INVALID_DATA: InvalidData
 } as const

@@ -1,3 +1,5 @@
+import { tracingChannel, type TracingChannel } from 'node:diagnostics_channel'
+import type { FastifyRequest } from 'fastify'
 import { Deadlines } from './deadlines.js'
 import { SessionGone, StoreUnavailable } from './errors.js'
 import type { SessionFactory } from './factory.js'
@@ -5,6 +7,27 @@ import { redactIds } from './redact.js'
 import { internals } from './session.js'
 
 export type FactoryMethod = 'load' | 'save' | 'destroy' | 'touch' | 'sessionsOf' | 'revokeUser'
+
+/** What a tracing subscriber gets for one factory call: never a session id, a cookie or data. */
+export interface FactoryCallContext {
+  operation: FactoryMethod
+  /** The factory's class name (`RedisFactory`, or `Object` for a literal). */
+  factory: string
+  /** The request the call serves; undefined outside a route (`app.sessions`). */
+  request: FastifyRequest | undefined
+  /** Set before the `error` event: FST_SESSION_STORE_UNAVAILABLE, its cause without the id. */
+  error?: unknown
+}
+
+// One TracingChannel per factory method (start, end, asyncStart, asyncEnd, error), as Node's own are named.
+const channels: Record<FactoryMethod, TracingChannel<unknown, FactoryCallContext>> = {
+  load: tracingChannel('fastify-session-factory:load'),
+  save: tracingChannel('fastify-session-factory:save'),
+  destroy: tracingChannel('fastify-session-factory:destroy'),
+  touch: tracingChannel('fastify-session-factory:touch'),
+  sessionsOf: tracingChannel('fastify-session-factory:sessionsOf'),
+  revokeUser: tracingChannel('fastify-session-factory:revokeUser')
+}
 
 /** A value or a promise of it: what the plugin's steps return, so a synchronous factory pays no promise. */
 export type Maybe<T> = T | Promise<T>
@@ -26,13 +49,59 @@ export function then<T, R> (value: Maybe<T>, next: (value: T) => Maybe<R>): Mayb
 export class FactoryGuard {
   readonly factory: SessionFactory<any>
   readonly #deadlines: Deadlines
+  readonly #name: string
 
   constructor (factory: SessionFactory<any>, storeTimeout: number) {
     this.factory = factory
     this.#deadlines = new Deadlines(storeTimeout)
+    const name: unknown = (factory as { constructor?: { name?: unknown } }).constructor?.name
+    this.#name = typeof name === 'string' && name !== '' ? name : 'Object'
   }
 
-  call<T> (method: FactoryMethod, arg: unknown, second?: unknown): Maybe<T> {
+  /** Calls the factory; traced on `fastify-session-factory:<method>` only while someone subscribes. */
+  call<T> (method: FactoryMethod, arg: unknown, request?: FastifyRequest, second?: unknown): Maybe<T> {
+    const channel = channels[method]
+    if (channel.hasSubscribers) return this.#traced(channel, { operation: method, factory: this.#name, request }, arg, second)
+    return this.#call(method, arg, second)
+  }
+
+  /**
+   * The events of TracingChannel#tracePromise (a call is over at asyncEnd, or at end after a
+   * synchronous throw), but a synchronous answer gets them at once, with no promise made; they
+   * wrap the guarded call: a timeout is an error event, and the error carries no id.
+   */
+  #traced<T> (channel: TracingChannel<unknown, FactoryCallContext>, context: FactoryCallContext, arg: unknown, second: unknown): Maybe<T> {
+    return channel.start.runStores(context, () => {
+      let answer: Maybe<T>
+      try {
+        answer = this.#call<T>(context.operation, arg, second)
+      } catch (error) {
+        context.error = error
+        channel.error.publish(context)
+        throw error
+      } finally {
+        channel.end.publish(context)
+      }
+      if (!isThenable(answer)) {
+        channel.asyncStart.publish(context)
+        channel.asyncEnd.publish(context)
+        return answer
+      }
+      return (answer as Promise<T>).then((value) => {
+        channel.asyncStart.publish(context)
+        channel.asyncEnd.publish(context)
+        return value
+      }, (error: unknown) => {
+        context.error = error
+        channel.error.publish(context)
+        channel.asyncStart.publish(context)
+        channel.asyncEnd.publish(context)
+        throw error
+      })
+    })
+  }
+
+  #call<T> (method: FactoryMethod, arg: unknown, second: unknown): Maybe<T> {
     const id = typeof arg === 'string' ? arg : (arg as { id?: unknown }).id
     // revokeUser's second argument is the id of the session kept signed in.
     const ids = second === undefined ? [id] : [id, second]

@@ -9,7 +9,9 @@ export const sessionPlugin = fp(plugin, {
 
 export default sessionPlugin
 export { Session } from './session.js'
-export type { SessionData, SessionRecord } from './session.js'
+export type { SessionData, SessionRecord, SessionTypes } from './session.js'
+export type { DataError, Migrate } from './data-schema.js'
+export type { FactoryCallContext, FactoryMethod } from './guard.js'
 export type { SessionFactory, MaybePromise, IndexedSession } from './factory.js'
 export { generateId } from './id.js'
 export { optionsSchema } from './options.js'

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify'
-import { Type, type Static } from 'typebox'
+import { Type, type Static, type TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
+import { DataSchema, type Migrate } from './data-schema.js'
 import { InvalidOptions } from './errors.js'
 import type { SessionFactory } from './factory.js'
 import { generateId } from './id.js'
@@ -65,7 +66,11 @@ export const optionsSchema = Type.Object({
     Type.String({ pattern: USER_PATH }),
     Type.Unsafe<(data: Readonly<Record<string, any>>) => unknown>(Type.Function([Type.Any()], Type.Unknown()))
   ])),
-  skip: Type.Optional(Type.Function([Type.Any()], Type.Boolean()))
+  skip: Type.Optional(Type.Function([Type.Any()], Type.Boolean())),
+  /** The session data's TypeBox schema: checked before every save and after every load. */
+  schema: Type.Optional(Type.Unsafe<TSchema>(Type.Object({}))),
+  /** Upgrades loaded data that fails `schema`: `(data, errors) => data | null` (null: the session is treated as expired). */
+  migrate: Type.Optional(Type.Unsafe<Migrate>(Type.Function([Type.Any(), Type.Any()], Type.Any())))
 }, { additionalProperties: false })
 
 export type SessionPluginOptions = Static<typeof optionsSchema>
@@ -98,6 +103,8 @@ export interface ResolvedOptions {
   userOf: UserReader | undefined
   /** Requests for which this returns true get no session work (routes the app did not declare). */
   skip: ((request: FastifyRequest) => boolean) | undefined
+  /** The `schema` option, compiled (with `migrate`), or null. */
+  dataSchema: DataSchema | null
 }
 
 export { generateId }
@@ -122,7 +129,7 @@ export const defaults = {
   decorator: 'session',
   storeTimeout: 5_000,
   idGenerator: generateId
-} as const satisfies Omit<ResolvedOptions, 'factory' | 'secrets' | 'userOf' | 'skip'>
+} as const satisfies Omit<ResolvedOptions, 'factory' | 'secrets' | 'userOf' | 'skip' | 'dataSchema'>
 
 const checkOptions = Compile(optionsSchema)
 
@@ -138,6 +145,7 @@ export function resolveOptions (options: unknown): ResolvedOptions {
   if (idleTimeout > absoluteTimeout) {
     throw new InvalidOptions(`/idleTimeout (${idleTimeout}) must not exceed /absoluteTimeout (${absoluteTimeout}): both are in seconds, not milliseconds`)
   }
+  if (options.migrate !== undefined && options.schema === undefined) throw new InvalidOptions('/migrate needs /schema: it upgrades data that fails the schema')
   return {
     factory: options.factory,
     secrets: typeof options.secret === 'string' ? [options.secret] : [...options.secret],
@@ -150,7 +158,8 @@ export function resolveOptions (options: unknown): ResolvedOptions {
     storeTimeout: options.storeTimeout ?? defaults.storeTimeout,
     idGenerator: options.idGenerator ?? defaults.idGenerator,
     userOf: options.userKey === undefined ? undefined : userReader(options.userKey),
-    skip: options.skip as ResolvedOptions['skip']
+    skip: options.skip as ResolvedOptions['skip'],
+    dataSchema: options.schema === undefined ? null : new DataSchema(options.schema, options.migrate)
   }
 }
 

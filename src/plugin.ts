@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fastifyCookie from '@fastify/cookie'
 import { SessionCookie } from './cookie.js'
 import { AfterSend, InvalidOptions, SaveAfterSend, SessionGone, StoreUnavailable } from './errors.js'
@@ -6,20 +6,21 @@ import { FactoryGuard, isThenable, then, type Maybe } from './guard.js'
 import { putCookie, sharedCacheable, varyCookie, type HeaderTarget } from './headers.js'
 import { isCookieSafe } from './id.js'
 import { resolveOptions, type ResolvedOptions, type SessionPluginOptions } from './options.js'
-import { MAX_AGE_KEY, Session, assertJson, internals, readTimestamp, type SessionOwner } from './session.js'
+import type { Admission } from './data-schema.js'
+import { MAX_AGE_KEY, Session, assertJson, internals, readTimestamp, type RequestSessionData, type SessionOwner } from './session.js'
 import { Sessions } from './sessions.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The request's session (or the name given by the `decorator` option). */
-    session: Session
+    session: Session<RequestSessionData>
   }
   interface FastifyInstance {
     /**
      * The sessions of this registration outside a request: a user's sessions (list, end, end
      * all) and the session behind a Cookie header. Named after `decorator` plus "s".
      */
-    sessions: Sessions
+    sessions: Sessions<RequestSessionData>
   }
   interface FastifyContextConfig {
     /** `false` skips loading and saving the session on this route. */
@@ -50,6 +51,7 @@ export async function plugin (fastify: FastifyInstance, options: SessionPluginOp
     secret: resolved.secrets[0] as string,
     prepareSave: (session, now) => manager.prepareSave(session, now),
     isExpired: (session, now) => manager.isExpired(session, now),
+    admit: (session) => manager.admit(session, fastify.log),
     idOf (request) {
       const state = (request as WithState)[kState]
       return state?.session?.id ?? state?.cookieId ?? null
@@ -144,6 +146,8 @@ class RequestState implements SessionOwner, HeaderTarget {
   handled = false
   /** The load failed: the first read of the session throws this. */
   failure: unknown = null
+  /** `migrate` upgraded the loaded data: a change the handler did not make. */
+  migrated = false
 
   constructor (
     readonly manager: SessionManager,
@@ -204,7 +208,7 @@ class SessionManager {
       state.request.log.debug('session: cookie signature invalid, starting a fresh session')
       return
     }
-    const found = this.guard.call<Session | null>('load', signed.id)
+    const found = this.guard.call<Session | null>('load', signed.id, state.request)
     return then(found, (session) => this.#loaded(state, signed.id, value, signed.renew, session))
   }
 
@@ -225,16 +229,30 @@ class SessionManager {
     session = internals.unwrap(session)
     if (this.isExpired(session, Date.now())) {
       state.request.log.debug('session: past its idle or absolute timeout, starting a fresh session')
-      state.stale = true
-      if (this.guard.factory.destroy === undefined) return
-      return then(this.guard.call('destroy', id), noop)
+      return this.#discard(state, id)
     }
+    // Data the schema refuses, and migrate() does not upgrade, is dead too; an upgrade is a change, saved in onSend.
+    const admitted = this.admit(session, state.request.log)
+    if (admitted === 'rejected') return this.#discard(state, id)
+    state.migrated = admitted === 'migrated'
     session.id ??= id
     internals.setOwner(session, state)
     state.session = session
     state.cookieId = id
     state.cookieValue = value
     state.renew = renew
+  }
+
+  /** A loaded session that is dead: its record destroyed, the cookie cleared, a fresh session. */
+  #discard (state: RequestState, id: string): Maybe<void> {
+    state.stale = true
+    if (this.guard.factory.destroy === undefined) return
+    return then(this.guard.call('destroy', id, state.request), noop)
+  }
+
+  /** A loaded session's data against the `schema` option: valid, upgraded by `migrate`, or rejected. */
+  admit (session: Session, log: FastifyBaseLogger): Admission {
+    return this.#options.dataSchema?.admit(session, log) ?? 'valid'
   }
 
   /** The session the handler sees: the loaded one, a new one made on first use, or a visitor's where there is no session work. */
@@ -258,7 +276,7 @@ class SessionManager {
   async reloadNow (state: RequestState): Promise<void> {
     const session = state.session as Session
     const id = session.isNew ? null : session.id
-    const found = id === null ? null : await this.guard.call<Session | null>('load', id)
+    const found = id === null ? null : await this.guard.call<Session | null>('load', id, state.request)
     if (found === null || this.isExpired(found, Date.now())) {
       if (id !== null) state.stale = true
       internals.adopt(session, new Session())
@@ -298,6 +316,8 @@ class SessionManager {
       if (session.isModified || state.handled) return this.#save(state, session)
       return state.stale && !deferCookies ? this.#clearCookie(state) : undefined
     }
+    // A stateless factory's upgrade is a new cookie the handler did not cause: it waits for a response no shared cache keeps.
+    if (state.migrated && deferCookies && !state.accessed && this.guard.factory.destroy === undefined) return
     if (session.isModified) return this.#save(state, session)
     // `session.touch()`: extend the session now, whatever `rolling` says and however recent the last touch.
     if (internals.touchAsked(session)) return this.#touch(state, session, !deferCookies)
@@ -327,15 +347,17 @@ class SessionManager {
     if (this.guard.factory.touch === undefined) return refresh ? this.#save(state, session) : undefined
     const now = Date.now()
     this.#stamp(session, now)
-    return then(this.guard.call('touch', session), () => {
+    return then(this.guard.call('touch', session, state.request), () => {
       if (refresh && (state.renew || this.#maxAge(session) !== undefined)) return this.#resend(state, session, now)
     })
   }
 
   #destroy (state: RequestState, session: Session): Maybe<void> {
     const restart = session.isModified
+    // Data that cannot be saved fails the request before the old record goes.
+    if (restart) this.#options.dataSchema?.assertValid(session)
     const stored = !session.isNew && session.id !== null && this.guard.factory.destroy !== undefined
-    return then(stored ? this.guard.call('destroy', session.id) : undefined, () => {
+    return then(stored ? this.guard.call('destroy', session.id, state.request) : undefined, () => {
       internals.markNew(session)
       state.cookieId = state.cookieValue = null
       if (restart) return this.#save(state, session)
@@ -351,7 +373,8 @@ class SessionManager {
     if (session.isNew || session.id === null) return this.#save(state, session)
     // The absolute timeout runs on for kept data (a rotation must not extend a stolen session); an emptied session starts anew.
     if (internals.emptied(session)) session.createdAt = Date.now()
-    return then(this.#removeStored(session.id), (removed) => {
+    this.#options.dataSchema?.assertValid(session)
+    return then(this.#removeStored(session.id, state.request), (removed) => {
       internals.markNew(session)
       state.cookieId = state.cookieValue = null
       if (!removed) {
@@ -363,16 +386,16 @@ class SessionManager {
   }
 
   /** Destroys the stored record; whether a live one was there (asked of load() when destroy() does not say). */
-  #removeStored (id: string): Maybe<boolean> {
+  #removeStored (id: string, request: FastifyRequest): Maybe<boolean> {
     const factory = this.guard.factory
-    if (factory.destroy === undefined) return then(this.guard.call<Session | null>('load', id), (found) => found !== null)
-    const destroy = (): Maybe<boolean | undefined> => then(this.guard.call<boolean | void>('destroy', id), (removed) => {
+    if (factory.destroy === undefined) return then(this.guard.call<Session | null>('load', id, request), (found) => found !== null)
+    const destroy = (): Maybe<boolean | undefined> => then(this.guard.call<boolean | void>('destroy', id, request), (removed) => {
       if (typeof removed !== 'boolean') return undefined
       this.#destroyReports = true
       return removed
     })
     if (this.#destroyReports) return then(destroy(), (removed) => removed !== false)
-    return then(this.guard.call<Session | null>('load', id), (found) => {
+    return then(this.guard.call<Session | null>('load', id, request), (found) => {
       if (found === null) return false
       return then(destroy(), (removed) => removed !== false)
     })
@@ -391,7 +414,7 @@ class SessionManager {
     }
     let saving: Maybe<string>
     try {
-      saving = this.guard.call<string>('save', session)
+      saving = this.guard.call<string>('save', session, state.request)
     } catch (error) {
       return refused(error)
     }
@@ -416,10 +439,11 @@ class SessionManager {
     if (state.hadCookie) this.#clearCookie(state)
   }
 
-  /** Before any save: the changed values checked, a new session named (a cookie-safe id), the session stamped. */
+  /** Before any save: the changed values checked (JSON, then the `schema`), a new session named (a cookie-safe id), the session stamped. */
   prepareSave (session: Session, now: number): void {
     const data = session.data as Record<string, unknown>
     for (const key of internals.changedKeys(session)) assertJson(data[key], `/${key}`)
+    this.#options.dataSchema?.assertValid(session)
     if (session.isNew) {
       const id = this.#options.idGenerator()
       if (!isCookieSafe(id)) throw new InvalidOptions('idGenerator() must return a non-empty string of printable ASCII without spaces, quotes, commas, semicolons or backslashes')
@@ -440,7 +464,7 @@ class SessionManager {
   #resend (state: RequestState, session: Session, now: number): Maybe<void> {
     const id = session.id as string
     if (this.guard.factory.destroy === undefined) return this.#setCookie(state, id, now, this.#maxAge(session))
-    return then(this.guard.call<Session | null>('load', id), (found) => {
+    return then(this.guard.call<Session | null>('load', id, state.request), (found) => {
       if (found !== null) this.#setCookie(state, id, now, this.#maxAge(session))
     })
   }

@@ -8,6 +8,20 @@ export interface SessionData {
   [key: string]: any
 }
 
+/**
+ * Augment with `data` to type `request.session` (and `app.sessions`) from one type, such as the
+ * `schema` option's: `interface SessionTypes { data: Static<typeof schema> }`. Unlike SessionData,
+ * whose index signature stays open, a key the type does not declare is then a compile error.
+ */
+export interface SessionTypes {}
+
+/**
+ * The data of `request.session`: SessionTypes' `data` when the app declares it, else SessionData.
+ * Its keys count as present: a session is partial anyway (a new one starts empty), so
+ * `get('visits', 0)` is a number whether the schema marks `visits` optional or not.
+ */
+export type RequestSessionData = SessionTypes extends { data: infer D extends object } ? Required<D> : SessionData
+
 /** A session as plain JSON: what `toJSON()` gives and `fromJSON()` takes. */
 export interface SessionRecord<D extends object = SessionData> {
   id: string | null

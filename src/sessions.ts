@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify'
 import type { SessionCookie } from './cookie.js'
 import { IdChanged, NoUserIndex, SessionGone } from './errors.js'
 import type { IndexedSession } from './factory.js'
+import type { Admission } from './data-schema.js'
 import type { FactoryGuard } from './guard.js'
 import { Session, internals, type SessionData, type SessionOwner } from './session.js'
 import { normalUserId } from './user.js'
@@ -26,6 +27,8 @@ export interface SessionEngine {
   readonly secret: string
   prepareSave (session: Session, now: number): void
   isExpired (session: Session, now: number): boolean
+  /** The loaded data against the `schema` option ('migrated': upgraded, to be saved back). */
+  admit (session: Session): Admission
   /** The id of the session a request holds (loaded or saved), or null. */
   idOf (request: FastifyRequest): string | null
 }
@@ -89,7 +92,7 @@ export class Sessions<D extends object = SessionData> {
     const keep = options.except === undefined ? null : this.#engine.idOf(options.except)
     const guard = this.#engine.guard
     if (typeof guard.factory.sessionsOf === 'function' && typeof guard.factory.revokeUser === 'function') {
-      await guard.call('revokeUser', user, keep)
+      await guard.call('revokeUser', user, undefined, keep)
     }
     const ending = (await this.#indexed(user)).filter((entry) => entry.id !== keep)
     await Promise.all(ending.map((entry) => this.#destroy(entry.id)))
@@ -110,12 +113,15 @@ export class Sessions<D extends object = SessionData> {
     if (signed === null) return null
     const session = await this.#engine.guard.call<Session | null>('load', signed.id)
     if (session === null) return null
-    if (this.#engine.isExpired(session, Date.now())) {
+    const admitted = this.#engine.isExpired(session, Date.now()) ? 'rejected' : this.#engine.admit(session)
+    if (admitted === 'rejected') {
       await this.#destroy(signed.id)
       return null
     }
     session.id ??= signed.id
     internals.setOwner(session, this.#detached)
+    // Saved back now; a stateless factory's upgrade needs a new cookie, which waits for a route to send it.
+    if (admitted === 'migrated') await this.#saveDetached(session).catch(unlessIdChanged)
     return session as unknown as Session<D>
   }
 
@@ -186,4 +192,8 @@ function cookieHeaderOf (source: unknown): string | null {
   if (typeof headers !== 'object' || headers === null) return null
   const cookie: unknown = (headers as { cookie?: unknown }).cookie
   return typeof cookie === 'string' && cookie !== '' ? cookie : null
+}
+
+function unlessIdChanged (error: unknown): void {
+  if ((error as { code?: unknown } | null)?.code !== 'FST_SESSION_ID_CHANGED') throw error
 }

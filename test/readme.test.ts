@@ -68,6 +68,8 @@ interface Harness {
   epilogue?: string
   /** Test-only edits, each of which must match exactly once. */
   edits?: Array<[from: string, to: string]>
+  /** Its module augmentation would retype every other snippet's session: it is type-checked alone. */
+  ownProgram?: boolean
   /** Why the snippet cannot run here (a service is down), or null. */
   skip?: () => Promise<string | null>
   /** Imports the module (or runs it) and checks what it did. */
@@ -379,22 +381,34 @@ export { app }
     }
   },
 
-  typescript: {
-    prelude: APP_WITH_SESSION,
+  schema: {
+    prelude: BARE_APP + `import sessionPlugin, { MemoryFactory } from 'fastify-session-factory'
+const factory = new MemoryFactory()
+const secret = process.env.SESSION_SECRET!
+`,
     epilogue: `app.get('/typed', async (request) => {
-  const cart: string[] = request.session.get('cart', [])
-  // @ts-expect-error the augmentation makes userId a string
-  request.session.set('userId', 42)
-  return cart
+  const user: string | undefined = request.session.get('userId')
+  // @ts-expect-error a key the schema does not declare
+  request.session.get('userid')
+  return { user: user ?? null }
+})
+app.post('/bad', async (request) => {
+  request.session.set('userId', 42 as unknown as string)
+  return 'saved?'
 })
 export { app }
 `,
+    ownProgram: true,
     async check (t, load) {
       const { app } = await load()
       t.teardown(() => app.close())
-      t.same((await app.inject('/cart')).json(), [], 'the fallback for a visitor')
-      const cookie = await sessionCookie(app, { cart: ['book'] })
-      t.same((await app.inject({ url: '/cart', headers: { cookie } })).json(), ['book'])
+      t.same((await app.inject('/typed')).json(), { user: null }, 'a visitor')
+      const cookie = await sessionCookie(app, { userId: 'ada' })
+      t.same((await app.inject({ url: '/typed', headers: { cookie } })).json(), { user: 'ada' }, 'typed data that fits the schema')
+      const bad = await app.inject({ method: 'POST', url: '/bad' })
+      t.equal(bad.statusCode, 500)
+      t.equal(bad.json().code, 'FST_SESSION_INVALID_DATA', 'data that fails the schema is not saved')
+      t.equal(bad.headers['set-cookie'], undefined, 'no cookie')
     }
   }
 }
@@ -449,16 +463,20 @@ t.test('every ts/js block of the README is a named snippet with a harness, and e
   for (const edit of edits) t.equal(edit.matches, 1, `${edit.name}: the test-only edit ${JSON.stringify(edit.from)} matches once`)
 })
 
-t.test('the snippets type-check, as one program with the README\'s SessionData augmentation', async (t) => {
+t.test('the snippets type-check: one program, and one of its own for each snippet that augments the session\'s type', async (t) => {
   const config = ts.readConfigFile(join(ROOT, 'tsconfig.json'), (path) => ts.sys.readFile(path))
   const { options } = ts.parseJsonConfigFileContent(config.config, ts.sys, ROOT)
-  const program = ts.createProgram([...files.values()], { ...options, noEmit: true, incremental: false })
-  const problems = ts.getPreEmitDiagnostics(program).map((diagnostic) => {
+  const alone = (name: string): boolean => harnesses[name]?.ownProgram === true
+  const programs = [
+    [...files].filter(([name]) => !alone(name)).map(([, file]) => file),
+    ...[...files].filter(([name]) => alone(name)).map(([, file]) => [file])
+  ]
+  const problems = programs.flatMap((roots) => ts.getPreEmitDiagnostics(ts.createProgram(roots, { ...options, noEmit: true, incremental: false })).map((diagnostic) => {
     const text = ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n')
     if (diagnostic.file === undefined) return text
     const { line } = diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start ?? 0)
     return `${relative(ROOT, diagnostic.file.fileName)}:${line + 1}: ${text}`
-  })
+  }))
   t.same(problems, [], 'no type errors')
 })
 
