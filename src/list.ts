@@ -16,10 +16,6 @@ export class LinkedList<T extends Linked<T>> {
     return this.#head
   }
 
-  get tail (): T | null {
-    return this.#tail
-  }
-
   push (entry: T): void {
     entry.prev = this.#tail
     entry.next = null
@@ -34,9 +30,5 @@ export class LinkedList<T extends Linked<T>> {
     if (entry.next === null) this.#tail = entry.prev
     else entry.next.prev = entry.prev
     entry.prev = entry.next = null
-  }
-
-  clear (): void {
-    this.#head = this.#tail = null
   }
 }

@@ -153,7 +153,8 @@ export function handler (request: FastifyRequest): void {
   }
 
   const strict = check(false)
-  const clash = strict.errors.some((error) => /^d\.ts TS2717: Subsequent property declarations must have the same type\.\s+Property 'session'/.test(error))
+  // The two declarations of request.session meet: TS2717 (or, with our generic Session, TS2315) in a .d.ts.
+  const clash = strict.errors.some((error) => /^d\.ts TS(2717|2315)\b/.test(error))
   t.ok(clash, `without skipLibCheck the two declarations clash${clash ? '' : `:\n${strict.errors.join('\n')}`}`)
   const skipping = check(true)
   t.notOk(skipping.errors.some((error) => error.startsWith('d.ts')), 'with skipLibCheck (our tsconfig\'s, and most projects\') the clash is not reported')

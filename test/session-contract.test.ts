@@ -327,3 +327,78 @@ t.test('sessions.load() hands out the session with its data keys as properties',
   t.equal(session?.counter, 1)
   t.equal(sessionIdOf(client.cookie as string), session?.id)
 })
+
+t.test('reload(), save() and property deletes where they cannot work: each fails loudly', async (t) => {
+  await t.rejects(new Session().reload(), { code: 'FST_SESSION_DETACHED' }, 'reload() of a session no request owns')
+  const app = await buildApp({ skip: (request) => request.url === '/skipped' })
+  app.get('/skipped', async (request) => {
+    const reload = await request.session.reload().then(() => 'reloaded', (error: { code: string }) => error.code)
+    return { reload }
+  })
+  app.post('/reload-new', async (request) => {
+    request.session.set('unsaved', 1)
+    await request.session.reload()
+    return { data: { ...request.session }, isNew: request.session.isNew }
+  })
+  app.get('/delete-member', async (request) => {
+    try {
+      delete (request.session as unknown as Record<string, unknown>).get
+      return { deleted: true }
+    } catch (error) {
+      return { thrown: (error as Error).name }
+    }
+  })
+  t.teardown(() => app.close())
+  t.same((await app.inject('/skipped')).json(), { reload: 'FST_SESSION_NOT_LOADED' }, 'reload() of a visitor\'s session')
+  const fresh = await app.inject({ method: 'POST', url: '/reload-new' })
+  t.same(fresh.json(), { data: {}, isNew: true }, 'reload() of a session never stored drops its changes')
+  t.same(setCookies(fresh), [], 'and stores nothing')
+  t.same((await app.inject('/delete-member')).json(), { thrown: 'TypeError' }, 'delete of a member is refused')
+})
+
+t.test('a factory whose load() answers something that is not a session (a number) is a store fault: 503', async (t) => {
+  const factory = new MemoryFactory()
+  const app = await buildApp({ factory: Object.assign(factory, { load: () => 42 }) as unknown as SessionFactory })
+  t.teardown(() => app.close())
+  const client = new Client(app)
+  await client.get('/')
+  t.equal((await client.get('/')).statusCode, 503)
+})
+
+t.test('touch() on a stateless factory waits for a response shared caches may not store', async (t) => {
+  const { SealedCookieFactory } = await import('../src/index.js')
+  const app = await buildApp({ factory: new SealedCookieFactory({ keys: Buffer.alloc(32, 7) }) })
+  app.get('/touch-public', async (request, reply) => {
+    request.session.touch()
+    reply.header('cache-control', 'public, max-age=60')
+    return 'ok'
+  })
+  app.get('/touch', async (request) => {
+    request.session.touch()
+    return 'ok'
+  })
+  t.teardown(() => app.close())
+  const client = new Client(app)
+  await client.get('/')
+  t.same(setCookies(await client.get('/touch-public')), [], 'no reseal on a shared-cacheable response')
+  t.equal(setCookies(await client.get('/touch')).length, 1, 'the reseal goes on a private one')
+})
+
+t.test('app.sessions: reload() of a session loaded outside a route sees other writes, and an ended one comes back new', async (t) => {
+  const factory = new MemoryFactory()
+  const app = await buildApp({ factory })
+  t.teardown(() => app.close())
+  const client = new Client(app)
+  await client.get('/')
+  const header = `sid=${encodeURIComponent(decodeURIComponent((client.cookie as string).slice(4)))}`
+  const session = await app.sessions.load(header) as Session
+  session.set('unsaved', true)
+  await client.get('/')
+  await session.reload()
+  t.same({ ...session }, { counter: 2 }, 'the other request\'s write, the unsaved change dropped')
+  factory.destroy(session.id as string)
+  await session.reload()
+  t.same({ isNew: session.isNew, keys: Object.keys(session) }, { isNew: true, keys: [] })
+  const fresh = await app.sessions.load(header)
+  t.equal(fresh, null)
+})

@@ -305,3 +305,23 @@ t.test('a migrate that throws fails the requests that read the session', async (
   t.equal((await next.inject({ url: '/read', headers: { cookie: client.cookie as string } })).statusCode, 500, 'a 500')
   t.equal((await next.inject({ url: '/untouched', headers: { cookie: client.cookie as string } })).statusCode, 200, 'a request that does not read it is served')
 })
+
+t.test('app.sessions.load of an old-shape session: saved back where the id stays, left to the next request where it cannot, and a failing save rejects', async (t) => {
+  const { SealedCookieFactory } = await import('../src/index.js')
+  // Sealed: the upgrade would need a new cookie, which no response carries here.
+  const sealed = new SealedCookieFactory({ keys: Buffer.alloc(32, 9) })
+  const before = await release(t, sealed)
+  const client = new Client(before)
+  await client.post('/set', { name: 'ada' })
+  const after = await release(t, sealed, { schema, migrate: renameUser })
+  const upgraded = await after.sessions.load(client.cookie as string)
+  t.same({ ...upgraded?.data }, { user: 'ada' }, 'upgraded in hand; its cookie is resealed by the next request')
+
+  const memory = new MemoryFactory()
+  const old = await release(t, memory)
+  const browser = new Client(old)
+  await browser.post('/set', { name: 'grace' })
+  const failing = Object.assign(memory, { save: () => { throw new Error('store down') } })
+  const next = await release(t, failing, { schema, migrate: renameUser })
+  await t.rejects(next.sessions.load(browser.cookie as string), { code: 'FST_SESSION_STORE_UNAVAILABLE' })
+})

@@ -11,10 +11,15 @@ import { runFactorySuite, type FactoryCheck } from '../src/testing.js'
 import { StaleIndexFactory, type IndexBug } from './helpers/stale-index.js'
 import { recordingRunner, USER_INDEX_CHECKS } from './helpers/suite-runners.js'
 
+// StaleIndexFactory keeps no generations and refiles on every save: the sign-out checks (a stale
+// save, touch filing, revokeUser) are not what its bugs are about; MapFactory runs them below.
+const SIGN_OUT_CHECKS: FactoryCheck[] = ['index-stale-save', 'index-touch-files', 'index-revoke']
+const INDEX_CHECKS = USER_INDEX_CHECKS.filter((name) => !SIGN_OUT_CHECKS.includes(name))
+
 async function userIndexOutcomes (bug: IndexBug): Promise<Map<string, { status: string, error?: Error }>> {
   const recorder = recordingRunner()
   runFactorySuite('under test', () => new StaleIndexFactory(bug), { test: recorder.test })
-  return recorder.run(USER_INDEX_CHECKS)
+  return recorder.run(INDEX_CHECKS)
 }
 
 const EXPECTED: Record<IndexBug, FactoryCheck[]> = {
@@ -34,7 +39,7 @@ t.test('each stale-index bug fails the user index check that looks for it, and n
   const outcomes = await Promise.all(bugs.map(userIndexOutcomes))
   bugs.forEach((bug, i) => {
     const outcome = outcomes[i] as Map<string, { status: string, error?: Error }>
-    t.same([...outcome.keys()].sort(), [...USER_INDEX_CHECKS].sort(), `${bug}: every check of the group ran`)
+    t.same([...outcome.keys()].sort(), [...INDEX_CHECKS].sort(), `${bug}: every check of the group ran`)
     const failed = [...outcome].filter(([, { status }]) => status === 'fail')
     t.same(failed.map(([name]) => name), EXPECTED[bug], `${bug}: fails ${EXPECTED[bug].join(', ') || 'nothing'}`)
     for (const [name, { error }] of failed) t.ok(error instanceof AssertionError, `${bug}: ${name} fails an assertion, not a crash`)
@@ -51,7 +56,16 @@ t.test('the group passes a sound index whatever ids the factory chooses, with or
   for (const [what, make] of [['ids of its own', ownIds], ['no touch()', noTouch]] as const) {
     const recorder = recordingRunner()
     runFactorySuite('under test', make, { test: recorder.test })
-    const outcomes = await recorder.run(USER_INDEX_CHECKS)
-    t.same([...outcomes.values()].map((outcome) => outcome.status), USER_INDEX_CHECKS.map(() => 'pass'), what)
+    const outcomes = await recorder.run(INDEX_CHECKS)
+    t.same([...outcomes.values()].map((outcome) => outcome.status), INDEX_CHECKS.map(() => 'pass'), what)
   }
+})
+
+t.test('a factory whose revokeUser() raises nothing fails index-revoke, and only that check', async (t) => {
+  const recorder = recordingRunner()
+  runFactorySuite('under test', () => Object.assign(new MapFactory(), { revokeUser: () => {} }), { test: recorder.test })
+  const outcomes = await recorder.run(USER_INDEX_CHECKS)
+  const failed = [...outcomes].filter(([, { status }]) => status === 'fail')
+  t.same(failed.map(([name]) => name), ['index-revoke'])
+  t.ok(failed[0]?.[1].error instanceof AssertionError, 'an assertion, not a crash')
 })

@@ -75,7 +75,7 @@ export function recordingRunner (): { test: TestFunctions, run: (only?: string[]
 }
 
 /** The checks of the user index group. */
-export const USER_INDEX_CHECKS: FactoryCheck[] = ['index-lists', 'index-apart', 'index-destroy', 'index-expiry', 'index-moves', 'index-counts']
+export const USER_INDEX_CHECKS: FactoryCheck[] = ['index-lists', 'index-apart', 'index-destroy', 'index-expiry', 'index-moves', 'index-counts', 'index-stale-save', 'index-touch-files', 'index-revoke']
 
 /**
  * What a factory from fromExpressStore skips, by design: it has no touch() (a store's touch only
