@@ -406,17 +406,11 @@ class SessionManager {
     const lifetimeChanged = internals.keyChanged(session, MAX_AGE_KEY)
     const now = Date.now()
     this.prepareSave(session, now)
-    // FST_SESSION_GONE: the factory refused a rotation of a session whose user was signed out everywhere since its load.
-    const refused = (error: unknown): void => {
-      if (!(error instanceof SessionGone)) throw error
-      state.request.log.debug('session: the factory refused a session its user was signed out of, treating it as a logout')
-      this.#signedOut(state, session)
-    }
     let saving: Maybe<string>
     try {
       saving = this.guard.call<string>('save', session, state.request)
     } catch (error) {
-      return refused(error)
+      return this.#refused(state, session, error)
     }
     const saved = then(saving, (id) => {
       const sameCookie = id === state.cookieId
@@ -428,7 +422,14 @@ class SessionManager {
         return this.#resend(state, session, now)
       }
     })
-    return isThenable(saved) ? saved.catch(refused) : saved
+    return isThenable(saved) ? saved.catch((error: unknown) => this.#refused(state, session, error)) : saved
+  }
+
+  /** FST_SESSION_GONE: the factory refused a rotation of a session whose user was signed out everywhere since its load. */
+  #refused (state: RequestState, session: Session, error: unknown): void {
+    if (!(error instanceof SessionGone)) throw error
+    state.request.log.debug('session: the factory refused a session its user was signed out of, treating it as a logout')
+    this.#signedOut(state, session)
   }
 
   /** A logout: the session emptied and new again, nothing written, the client's cookie cleared. */
