@@ -81,7 +81,7 @@ export type ResolvedCookieOptions = Required<Pick<CookieOptions, 'name' | 'path'
   { [K in 'domain' | 'partitioned' | 'priority' | 'maxAge']-?: CookieOptions[K] | undefined }
 
 /** The options once checked and defaulted: the schema's own keys as they are, and what registration makes of the others. */
-export type ResolvedOptions = Required<Omit<SessionPluginOptions, 'factory' | 'secret' | 'cookie' | 'userKey' | 'skip'>> & {
+export type ResolvedOptions = Required<Omit<SessionPluginOptions, 'factory' | 'secret' | 'cookie' | 'userKey' | 'skip' | 'schema' | 'migrate'>> & {
   factory: SessionFactory<any>
   secrets: string[]
   cookie: ResolvedCookieOptions
