@@ -28,13 +28,6 @@ const PEER_COOKIE_OPTIONS: Record<string, string> = {
   signed: 'leave it out: the session cookie is always signed, with `secret`'
 }
 
-// Values the peers accept in another case or form; ours are lowercase.
-const ONE_OF: Record<string, readonly unknown[]> = {
-  sameSite: ['lax', 'strict', 'none'],
-  secure: [true, false, 'auto'],
-  priority: ['low', 'medium', 'high']
-}
-
 /** A key as a JSON pointer writes it, as schema errors do. */
 function pointer (key: string): string {
   return key.replaceAll('~', '~0').replaceAll('/', '~1')
@@ -54,16 +47,23 @@ function isRecord (value: unknown): value is Record<string, unknown> {
  * Schema errors at these paths (and below them) are dropped by the caller; every path here is a
  * real problem, never a hint about a valid value.
  */
-export function optionHints (options: Record<string, unknown>, known: readonly string[], cookieKeys: readonly string[]): Map<string, string> {
+/** What the schema allows: the option keys, the cookie keys, and the values of each cookie option that takes one of a few. */
+export interface OptionShape {
+  keys: readonly string[]
+  cookieKeys: readonly string[]
+  cookieChoices: Readonly<Record<string, readonly unknown[]>>
+}
+
+export function optionHints (options: Record<string, unknown>, shape: OptionShape): Map<string, string> {
   const hints = new Map<string, string>()
   for (const [path, message] of secretHints(options.secret)) hints.set(path, message)
   if (options.factory === undefined) hints.set('/factory', 'is required: where sessions live, such as `new MemoryFactory()`, `new RedisFactory({ client })` or `fromExpressStore(store)`')
   for (const key of Object.keys(options)) {
-    if (known.includes(key)) continue
+    if (shape.keys.includes(key)) continue
     hints.set(`/${pointer(key)}`, PEER_OPTIONS[key] === undefined ? 'is not an option' : `is not an option: ${PEER_OPTIONS[key]}`)
   }
   if (isRecord(options.cookie)) {
-    for (const [path, message] of cookieHints(options.cookie, cookieKeys)) hints.set(path, message)
+    for (const [path, message] of cookieHints(options.cookie, shape)) hints.set(path, message)
   }
   return hints
 }
@@ -85,7 +85,7 @@ function secretHints (secret: unknown): Array<[string, string]> {
   return hints
 }
 
-function cookieHints (cookie: Record<string, unknown>, cookieKeys: readonly string[]): Array<[string, string]> {
+function cookieHints (cookie: Record<string, unknown>, { cookieKeys, cookieChoices }: OptionShape): Array<[string, string]> {
   const hints: Array<[string, string]> = []
   for (const key of Object.keys(cookie)) {
     if (cookieKeys.includes(key)) continue
@@ -96,17 +96,18 @@ function cookieHints (cookie: Record<string, unknown>, cookieKeys: readonly stri
   if (Number.isInteger(maxAge) && (maxAge as number) > MAX_AGE_LIMIT) {
     hints.push(['/cookie/maxAge', `is in seconds (at most ${MAX_AGE_LIMIT}, 400 days); @fastify/session takes milliseconds: divide by 1000`])
   }
-  for (const [key, allowed] of Object.entries(ONE_OF)) {
+  // Values the peers accept in another case or form; ours are lowercase.
+  for (const [key, allowed] of Object.entries(cookieChoices)) {
     const value = cookie[key]
     if (value === undefined || allowed.includes(value)) continue
-    hints.push([`/cookie/${key}`, `must be ${listed(allowed)}${oneOfHint(key, value)}`])
+    hints.push([`/cookie/${key}`, `must be ${listed(allowed)}${oneOfHint(key, value, allowed)}`])
   }
   return hints
 }
 
 /** What a value the peers accept means here. */
-function oneOfHint (key: string, value: unknown): string {
-  if (typeof value === 'string' && ONE_OF[key]?.includes(value.toLowerCase())) return ` (lowercase: '${value.toLowerCase()}')`
+function oneOfHint (key: string, value: unknown, allowed: readonly unknown[]): string {
+  if (typeof value === 'string' && allowed.includes(value.toLowerCase())) return ` (lowercase: '${value.toLowerCase()}')`
   if (key === 'sameSite' && value === true) return ' (@fastify/cookie\'s true is \'strict\')'
   if (key === 'sameSite' && value === false) return ' (no SameSite attribute is not offered: \'lax\' is what browsers apply then)'
   return ''

@@ -5,7 +5,7 @@ import { DataSchema, type Migrate } from './data-schema.js'
 import { InvalidOptions } from './errors.js'
 import type { SessionFactory } from './factory.js'
 import { generateId } from './id.js'
-import { optionHints } from './option-hints.js'
+import { optionHints, type OptionShape } from './option-hints.js'
 import { MAX_AGE_LIMIT } from './session.js'
 import { userReader, type UserReader } from './user.js'
 
@@ -76,29 +76,15 @@ export const optionsSchema = Type.Object({
 export type SessionPluginOptions = Static<typeof optionsSchema>
 export type CookieOptions = Static<typeof CookieSchema>
 
-export interface ResolvedCookieOptions {
-  name: string
-  path: string
-  domain: string | undefined
-  httpOnly: boolean
-  secure: boolean | 'auto'
-  sameSite: 'lax' | 'strict' | 'none'
-  partitioned: boolean | undefined
-  priority: 'low' | 'medium' | 'high' | undefined
-  maxAge: number | undefined
-}
+/** The cookie options once defaults are applied: the keys with a default hold a value, the others may be undefined. */
+export type ResolvedCookieOptions = Required<Pick<CookieOptions, 'name' | 'path' | 'httpOnly' | 'secure' | 'sameSite'>> &
+  { [K in 'domain' | 'partitioned' | 'priority' | 'maxAge']-?: CookieOptions[K] | undefined }
 
-export interface ResolvedOptions {
+/** The options once checked and defaulted: the schema's own keys as they are, and what registration makes of the others. */
+export type ResolvedOptions = Required<Omit<SessionPluginOptions, 'factory' | 'secret' | 'cookie' | 'userKey' | 'skip' | 'schema' | 'migrate'>> & {
   factory: SessionFactory<any>
   secrets: string[]
   cookie: ResolvedCookieOptions
-  idleTimeout: number
-  absoluteTimeout: number
-  rolling: boolean
-  saveUninitialized: boolean
-  decorator: string
-  storeTimeout: number
-  idGenerator: () => string
   /** The session's user in its normal form, from the `userKey` option; undefined without one. */
   userOf: UserReader | undefined
   /** Requests for which this returns true get no session work (routes the app did not declare). */
@@ -163,13 +149,27 @@ export function resolveOptions (options: unknown): ResolvedOptions {
   }
 }
 
-const OPTION_KEYS = Object.keys(optionsSchema.properties)
-const COOKIE_KEYS = Object.keys(CookieSchema.properties)
+const OPTION_SHAPE: OptionShape = {
+  keys: Object.keys(optionsSchema.properties),
+  cookieKeys: Object.keys(CookieSchema.properties),
+  cookieChoices: choicesOf(CookieSchema.properties)
+}
+
+/** For each property the schema gives as a union of literals (and booleans), the values it takes. */
+function choicesOf (properties: Record<string, unknown>): Record<string, unknown[]> {
+  const choices: Record<string, unknown[]> = {}
+  for (const [key, schema] of Object.entries(properties)) {
+    const branches = (schema as { anyOf?: Array<{ const?: unknown, type?: unknown }> }).anyOf
+    if (branches === undefined) continue
+    choices[key] = branches.flatMap((branch) => 'const' in branch ? [branch.const] : branch.type === 'boolean' ? [true, false] : [])
+  }
+  return choices
+}
 
 /** Every offending path, once: our own words where we have them, the schema's elsewhere. */
 function problemsOf (options: unknown): string {
   const hints = typeof options === 'object' && options !== null && !Array.isArray(options)
-    ? optionHints(options as Record<string, unknown>, OPTION_KEYS, COOKIE_KEYS)
+    ? optionHints(options as Record<string, unknown>, OPTION_SHAPE)
     : new Map<string, string>()
   // A hinted path covers what lies below it, and its parents but the root: a union's other
   // branch ("/secret must be string" beside a short "/secret/1") says nothing more.
