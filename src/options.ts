@@ -159,9 +159,10 @@ const OPTION_SHAPE: OptionShape = {
 function choicesOf (properties: Record<string, unknown>): Record<string, unknown[]> {
   const choices: Record<string, unknown[]> = {}
   for (const [key, schema] of Object.entries(properties)) {
-    const branches = (schema as { anyOf?: Array<{ const?: unknown, type?: unknown }> }).anyOf
+    const branches = (schema as { anyOf?: Array<{ const?: unknown }> }).anyOf
     if (branches === undefined) continue
-    choices[key] = branches.flatMap((branch) => 'const' in branch ? [branch.const] : branch.type === 'boolean' ? [true, false] : [])
+    // A branch that is no literal is a boolean: the only other kind the cookie schema's unions have.
+    choices[key] = branches.flatMap((branch) => 'const' in branch ? [branch.const] : [true, false])
   }
   return choices
 }
