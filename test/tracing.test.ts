@@ -4,13 +4,12 @@
 // and never a session id, a cookie or session data in a context or an error message.
 import { tracingChannel } from 'node:diagnostics_channel'
 import type { FastifyRequest } from 'fastify'
-import { Redis } from 'ioredis'
 import t from 'tap'
 import { MemoryFactory, RedisFactory, type FactoryCallContext, type SessionFactory } from '../src/index.js'
 import { FactoryGuard } from '../src/guard.js'
 import { Client, buildApp, sessionIdOf } from './helpers/app.js'
 import { storesUnderTest } from './helpers/stores.js'
-import { RECOMMENDED, RedisServer, binariesSkipReason, freePort, type TapTest } from './helpers/redis.js'
+import { ownRedis, binariesSkipReason, type TapTest } from './helpers/redis.js'
 
 const OPERATIONS = ['load', 'save', 'destroy', 'touch', 'sessionsOf'] as const
 
@@ -165,12 +164,7 @@ t.test('a failed call: error events whose error is FST_SESSION_STORE_UNAVAILABLE
 })
 
 t.test('a Redis outage is seen as error events', { skip: binariesSkipReason('redis-server') ?? false }, async (t) => {
-  const server = await RedisServer.start(await freePort())
-  t.teardown(() => server.stop())
-  const redis = new Redis({ port: server.port, ...RECOMMENDED, retryStrategy: () => 50, lazyConnect: true })
-  redis.on('error', () => {})
-  await redis.connect()
-  t.teardown(() => redis.disconnect())
+  const { server, redis } = await ownRedis(t)
   const app = await buildApp({ factory: new RedisFactory({ client: redis, prefix: 'trace:' }), storeTimeout: 1_000 })
   t.teardown(() => app.close())
   const seen = subscriber(t)

@@ -3,11 +3,11 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { RedisFactory } from '../../src/index.js'
 import { Client, buildApp } from '../helpers/app.js'
 import { checkOutage, clickThroughOutage, type OutageResult } from '../helpers/outage.js'
-import { RECOMMENDED, RedisServer, binariesSkipReason, freePort, type TapTest } from '../helpers/redis.js'
+import { ownRedis, type RedisServer, binariesSkipReason, type TapTest } from '../helpers/redis.js'
 
 const skip = binariesSkipReason('redis-server') ?? false
 
@@ -16,14 +16,7 @@ const STORE_TIMEOUT = 2_000
 
 /** A redis-server of this test's own, a client with the README's options, and an app on it. */
 async function appOnOwnRedis (t: TapTest, prefix: string): Promise<{ server: RedisServer, redis: Redis, app: FastifyInstance }> {
-  const server = await RedisServer.start(await freePort())
-  t.teardown(() => server.stop())
-  // The README's options, and a quick reconnect so the test need not wait ioredis's backoff.
-  const redis = new Redis({ port: server.port, ...RECOMMENDED, retryStrategy: () => 50, lazyConnect: true })
-  // The client's error events (if the outage produced any before it reconnected) must not crash anything.
-  redis.on('error', () => {})
-  await redis.connect()
-  t.teardown(() => redis.disconnect())
+  const { server, redis } = await ownRedis(t)
   const app = await buildApp({ factory: new RedisFactory({ client: redis, prefix }), storeTimeout: STORE_TIMEOUT })
   return { server, redis, app }
 }

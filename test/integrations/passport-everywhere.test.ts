@@ -12,12 +12,11 @@ import fastifyFormbody from '@fastify/formbody'
 import fastifyPassport from '@fastify/passport'
 import fastifyStatic from '@fastify/static'
 import { Strategy as LocalStrategy } from 'passport-local'
-import { Redis } from 'ioredis'
 import t from 'tap'
 import sessionPlugin, { MemoryFactory, RedisFactory, type SessionFactory } from '../../src/index.js'
 import { Client, SECRET, sessionIdOf } from '../helpers/app.js'
 import { CountingFactory, SeedStyleFactory } from '../helpers/factories.js'
-import { RECOMMENDED, RedisServer, binariesSkipReason, freePort, randomPrefix, type TapTest } from '../helpers/redis.js'
+import { ownRedis, binariesSkipReason, randomPrefix, type TapTest } from '../helpers/redis.js'
 
 const { Authenticator } = fastifyPassport
 const serverSkip = binariesSkipReason('redis-server') ?? false
@@ -158,12 +157,7 @@ t.test('the visitor\'s session of a session: false route refuses every change wi
 })
 
 t.test('Redis down: the static file, the health check and a public page answer 200; routes that read the session answer 503', { skip: serverSkip }, async (t) => {
-  const server = await RedisServer.start(await freePort())
-  t.teardown(() => server.stop())
-  const redis = new Redis({ port: server.port, ...RECOMMENDED, retryStrategy: () => 50, lazyConnect: true })
-  redis.on('error', () => {})
-  await redis.connect()
-  t.teardown(() => redis.disconnect())
+  const { server, redis } = await ownRedis(t)
   const prefix = randomPrefix()
   const app = await buildApp(new RedisFactory({ client: redis, prefix }))
   t.teardown(() => app.close())
