@@ -9,48 +9,7 @@ import t from 'tap'
 import sessionPlugin, { MemoryFactory, Session, type SessionFactory } from '../src/index.js'
 import { Client, SECRET, buildApp, sessionCookie, sessionIdOf, setCookies } from './helpers/app.js'
 import { CountingFactory, FaultyFactory } from './helpers/factories.js'
-
-/** Holds the next call of one method until the test releases it: an interleaving chosen, not slept for. */
-class HeldFactory implements SessionFactory<any> {
-  readonly inner = new MemoryFactory()
-  #held: { method: string, reached: () => void, release: Promise<void> } | null = null
-
-  /** The next call of `method` waits; `reached` resolves when it has started, calling `release()` lets it go on. */
-  hold (method: 'load' | 'save'): { reached: Promise<void>, release: () => void } {
-    let reached!: () => void
-    let release!: () => void
-    const reachedP = new Promise<void>((resolve) => { reached = resolve })
-    const releaseP = new Promise<void>((resolve) => { release = resolve })
-    this.#held = { method, reached, release: releaseP }
-    return { reached: reachedP, release }
-  }
-
-  async #gate (method: string): Promise<void> {
-    const held = this.#held
-    if (held === null || held.method !== method) return
-    this.#held = null
-    held.reached()
-    await held.release
-  }
-
-  async load (id: string): Promise<Session<any> | null> {
-    await this.#gate('load')
-    return this.inner.load(id)
-  }
-
-  async save (session: Session<any>): Promise<string> {
-    await this.#gate('save')
-    return this.inner.save(session)
-  }
-
-  destroy (id: string): boolean {
-    return this.inner.destroy(id)
-  }
-
-  touch (session: Session<any>): void {
-    this.inner.touch(session)
-  }
-}
+import { Gates } from './helpers/gated.js'
 
 t.test('a route without session work reads as a visitor: get() answers undefined, isNew is true, any change throws FST_SESSION_NOT_LOADED', async (t) => {
   const factory = new CountingFactory()
@@ -156,9 +115,9 @@ t.test('a change after the response went out throws FST_SESSION_AFTER_SEND inste
 })
 
 t.test('a second send that drops a stream destroys it: no file handle leaks', async (t) => {
-  const factory = new HeldFactory()
+  const gates = new Gates(new MemoryFactory())
   const app = Fastify()
-  await app.register(sessionPlugin, { factory, secret: SECRET })
+  await app.register(sessionPlugin, { factory: gates.factory, secret: SECRET })
   let stream: ReturnType<typeof createReadStream> | null = null
   app.get('/twice', async (request, reply) => {
     request.session.set('x', 1)
@@ -167,12 +126,12 @@ t.test('a second send that drops a stream destroys it: no file handle leaks', as
     return stream
   })
   t.teardown(() => app.close())
-  const held = factory.hold('save')
+  gates.hold('save')
   const answer = app.inject('/twice')
-  await held.reached
+  const held = await gates.next('save')
   // The first send's save is held: the handler's returned stream is sent, and dropped, meanwhile.
   await new Promise((resolve) => setImmediate(resolve))
-  held.release()
+  await held.release()
   const response = await answer
   t.equal(response.body, 'first', 'the first response goes out whole')
   t.ok(stream !== null && (stream as ReturnType<typeof createReadStream>).destroyed, 'the dropped stream was destroyed')
