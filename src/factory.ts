@@ -12,11 +12,29 @@ export interface IndexedSession {
 }
 
 /**
+ * What a factory can do, declared once on the factory (`readonly capabilities = { ... }`) and read
+ * once at registration: the plugin never guesses a factory's kind from a missing method.
+ * Everything left out is false.
+ */
+export interface FactoryCapabilities {
+  /** `destroy()` answers `true` when it removed a live record and `false` when there was none. */
+  destroyReports?: boolean
+  /** `sessionsOf()` and `revokeUser()` keep a user index (sign out everywhere, `maxSessionsPerUser`). */
+  userIndex?: boolean
+  /** No server-side record: the id is the whole session. Nothing to destroy; rolled by a save and a new cookie. */
+  stateless?: boolean
+  /** Ids that authenticate themselves (sealed with an AEAD): the cookie carries them without an HMAC. */
+  selfAuthenticatingIds?: boolean
+}
+
+/**
  * Where sessions live. A factory decides what the id is: a store key, or the whole sealed
  * session. Only `load` and `save` are required; every method may answer at once or with a
  * promise (the plugin awaits only promises).
  */
 export interface SessionFactory<D extends object = SessionData> {
+  /** What this factory can do (see FactoryCapabilities); read once at registration. */
+  readonly capabilities?: FactoryCapabilities
   /** The session behind `id`, or null when it is unknown or expired. Never throw for a bad id. */
   load (id: string): MaybePromise<Session<D> | null>
   /**
