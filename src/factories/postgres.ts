@@ -3,6 +3,7 @@ import { InvalidOptions, SessionGone } from '../errors.js'
 import type { IndexedSession, SessionFactory } from '../factory.js'
 import { generateId } from '../options.js'
 import { Session, type SessionData } from '../session.js'
+import { hasLoneSurrogate } from '../unicode.js'
 import { LoadedUsers } from '../user.js'
 
 /**
@@ -72,10 +73,8 @@ function loadedData (json: string): Record<string, unknown> {
 
 // A session id PostgreSQL cannot hold as text: U+0000, or a lone surrogate (sent as U+FFFD, so
 // another id's row). No row can have it.
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
-
 function unstorableId (id: string): boolean {
-  return id.includes('\u0000') || LONE_SURROGATE.test(id)
+  return id.includes('\u0000') || hasLoneSurrogate(id)
 }
 
 /** A stored generation; null when the row was never filed. */
