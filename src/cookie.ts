@@ -41,9 +41,10 @@ interface SerializeOptions {
 }
 
 /**
- * The session cookie, read, signed and written through @fastify/cookie (its parser, `Signer`
- * and serializer); what is ours: the verified-value cache, the size check, and the attributes
- * a request decides (Secure, SameSite, Max-Age).
+ * The session cookie, read, verified and written through @fastify/cookie (its parser, `Signer`
+ * and serializer); what is ours: the signing of new values (hmac.ts, `Signer.sign`'s output),
+ * the verified-value cache, the size check, and the attributes a request decides (Secure,
+ * SameSite, Max-Age).
  */
 export class SessionCookie {
   readonly name: string

@@ -42,17 +42,18 @@ function isRecord (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
-/**
- * One message per offending path that we can say better than the schema can: path -> message.
- * Schema errors at these paths (and below them) are dropped by the caller; every path here is a
- * real problem, never a hint about a valid value.
- */
 /** What the schema allows: the option keys, the cookie keys, and the values of each cookie option that takes one of a few. */
 export interface OptionShape {
   keys: readonly string[]
   cookieKeys: readonly string[]
   cookieChoices: Readonly<Record<string, readonly unknown[]>>
 }
+
+/**
+ * One message per offending path that we can say better than the schema can: path -> message.
+ * Schema errors at these paths (and below them) are dropped by the caller; every path here is a
+ * real problem, never a hint about a valid value.
+ */
 
 export function optionHints (options: Record<string, unknown>, shape: OptionShape): Map<string, string> {
   const hints = new Map<string, string>()

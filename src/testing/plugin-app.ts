@@ -10,7 +10,7 @@ export function secret (): string {
   return randomBytes(32).toString('base64url')
 }
 
-/** The factory's methods without `close`: several apps share one factory, which the check closes once. */
+/** The factory's load, save, destroy, touch and sessionsOf, without `close`: several apps share one factory, which the check closes once. */
 export function viewOf (factory: SessionFactory<any>): SessionFactory<any> {
   const view: SessionFactory<any> = { load: (id) => factory.load(id), save: (session) => factory.save(session) }
   for (const method of ['destroy', 'touch', 'sessionsOf'] as const) {

@@ -24,7 +24,9 @@ export interface CommonOptions {
   test?: TestFunctions
   /**
    * The factory keeps nothing: the id it returns is the session itself (a sealed cookie). Checks
-   * that need shared state (merging, destroy, revocation, expiry, which the plugin enforces) are skipped.
+   * that need shared state are skipped: the recommended group (merging, destroy, touch), the
+   * expiry check (the plugin enforces a stateless session's timeouts) and the old cookie being
+   * dead after logout.
    */
   stateless?: boolean
   /** Called after each check with the factory it used, before the factory is closed. */
