@@ -2,7 +2,9 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest }
 import fastifyCookie from '@fastify/cookie'
 import { SessionCookie } from './cookie.js'
 import { AfterSend, InvalidOptions, SaveAfterSend, SessionGone, StoreUnavailable } from './errors.js'
-import { FactoryGuard, isThenable, then, type Maybe } from './guard.js'
+import { resolveCapabilities, type ResolvedCapabilities } from './capabilities.js'
+import type { MaybePromise } from './factory.js'
+import { FactoryGuard, isThenable, then } from './guard.js'
 import { putCookie, sharedCacheable, varyCookie, type HeaderTarget } from './headers.js'
 import { isCookieSafe } from './id.js'
 import { resolveOptions, type ResolvedOptions, type SessionPluginOptions } from './options.js'
@@ -47,6 +49,7 @@ export async function plugin (fastify: FastifyInstance, options: SessionPluginOp
 
   fastify.decorate(`${resolved.decorator}s`, new Sessions({
     guard: manager.guard,
+    capabilities: manager.capabilities,
     cookie: manager.cookie,
     secret: resolved.secrets[0] as string,
     prepareSave: (session, now) => manager.prepareSave(session, now),
@@ -62,7 +65,7 @@ export async function plugin (fastify: FastifyInstance, options: SessionPluginOp
     if (!manager.inScope(request)) return done()
     const state = new RequestState(manager, request, reply)
     ;(request as WithState)[kState] = state
-    let loading: Maybe<void>
+    let loading: MaybePromise<void>
     try {
       loading = manager.load(state)
     } catch (error) {
@@ -98,7 +101,7 @@ export async function plugin (fastify: FastifyInstance, options: SessionPluginOp
     state.phase = 'saving'
     // From here on a change could not be saved: it throws instead of being lost.
     if (state.session !== null) internals.lock(state.session, afterSend)
-    let pending: Maybe<void>
+    let pending: MaybePromise<void>
     try {
       pending = manager.commit(state)
     } catch (error) {
@@ -175,14 +178,15 @@ class SessionManager {
   readonly #touchEveryMs: number
   /** The cookie path, when it is narrower than the whole site: requests outside it get no session work. */
   readonly #scope: string | null
-  /** The factory's destroy() said whether it removed a record: no load is needed to find out. */
-  #destroyReports = false
+  /** What the factory declared it can do, read once at registration. */
+  readonly capabilities: ResolvedCapabilities
   #warnedInsecure = false
   /** What `request.session` is on a request without session work: it reads like a visitor's. */
   readonly #visitor = internals.visitor()
 
   constructor (fastify: FastifyInstance, options: ResolvedOptions) {
     this.#options = options
+    this.capabilities = resolveCapabilities(options.factory)
     this.guard = new FactoryGuard(options.factory, options.storeTimeout)
     this.cookie = new SessionCookie(fastify, options.cookie, options.secrets)
     this.#idleMs = options.idleTimeout * 1000
@@ -199,7 +203,7 @@ class SessionManager {
   }
 
   /** Starts a request: verifies the cookie, and asks the factory only for a genuine id. */
-  load (state: RequestState): Maybe<void> {
+  load (state: RequestState): MaybePromise<void> {
     const value = this.cookie.read(state.request)
     if (value === undefined) return
     state.hadCookie = true
@@ -219,7 +223,7 @@ class SessionManager {
   }
 
   /** Takes what the factory found: nothing, a dead session (destroyed), or this request's session. */
-  #loaded (state: RequestState, id: string, value: string, renew: boolean, session: Session | null): Maybe<void> {
+  #loaded (state: RequestState, id: string, value: string, renew: boolean, session: Session | null): MaybePromise<void> {
     if (session === null) {
       state.request.log.debug('session: unknown or expired id, starting a fresh session')
       state.stale = true
@@ -244,9 +248,9 @@ class SessionManager {
   }
 
   /** A loaded session that is dead: its record destroyed, the cookie cleared, a fresh session. */
-  #discard (state: RequestState, id: string): Maybe<void> {
+  #discard (state: RequestState, id: string): MaybePromise<void> {
     state.stale = true
-    if (this.guard.factory.destroy === undefined) return
+    if (this.capabilities.stateless) return
     return then(this.guard.call('destroy', id, state.request), noop)
   }
 
@@ -302,7 +306,7 @@ class SessionManager {
    * destroy, a cookie. Cookies the handler did not cause (a re-signature, clearing a stale
    * cookie, a rolling refresh, a reseal) wait for a response that shared caches may not store.
    */
-  commit (state: RequestState): Maybe<void> {
+  commit (state: RequestState): MaybePromise<void> {
     const deferCookies = sharedCacheable(state)
     let session = state.session
     if (session === null) {
@@ -317,14 +321,14 @@ class SessionManager {
       return state.stale && !deferCookies ? this.#clearCookie(state) : undefined
     }
     // A stateless factory's upgrade is a new cookie the handler did not cause: it waits for a response no shared cache keeps.
-    if (state.migrated && deferCookies && !state.accessed && this.guard.factory.destroy === undefined) return
+    if (state.migrated && deferCookies && !state.accessed && this.capabilities.stateless) return
     if (session.isModified) return this.#save(state, session)
     // `session.touch()`: extend the session now, whatever `rolling` says and however recent the last touch.
     if (internals.touchAsked(session)) return this.#touch(state, session, !deferCookies)
     // A server-side touch sends no cookie; rolling by a save (a stateless factory) does, so it waits.
     // A persistent cookie's refresh rides with the touch, so that touch waits too.
     if (deferCookies) {
-      const touchAlone = this.#options.rolling && this.guard.factory.touch !== undefined && this.#maxAge(session) === undefined
+      const touchAlone = this.#options.rolling && !this.capabilities.stateless && this.#maxAge(session) === undefined
       return touchAlone ? this.#touchIfDue(state, session, false) ?? undefined : undefined
     }
     // An outdated session (sealed with an older key) is rewritten by a save, whatever changed.
@@ -337,14 +341,14 @@ class SessionManager {
   }
 
   /** A touch when the last one is a tenth of the idle timeout old; null when none is due. */
-  #touchIfDue (state: RequestState, session: Session, refresh: boolean): Maybe<void> | null {
+  #touchIfDue (state: RequestState, session: Session, refresh: boolean): MaybePromise<void> | null {
     if (Date.now() - session.touchedAt < this.#touchEvery(session)) return null
     return this.#touch(state, session, refresh)
   }
 
-  #touch (state: RequestState, session: Session, refresh: boolean): Maybe<void> {
-    // A factory without touch (a stateless one) is rolled by a save and a new cookie.
-    if (this.guard.factory.touch === undefined) return refresh ? this.#save(state, session) : undefined
+  #touch (state: RequestState, session: Session, refresh: boolean): MaybePromise<void> {
+    // A stateless factory is rolled by a save and a new cookie.
+    if (this.capabilities.stateless) return refresh ? this.#save(state, session) : undefined
     const now = Date.now()
     this.#stamp(session, now)
     return then(this.guard.call('touch', session, state.request), () => {
@@ -352,11 +356,11 @@ class SessionManager {
     })
   }
 
-  #destroy (state: RequestState, session: Session): Maybe<void> {
+  #destroy (state: RequestState, session: Session): MaybePromise<void> {
     const restart = session.isModified
     // Data that cannot be saved fails the request before the old record goes.
     if (restart) this.#options.dataSchema?.assertValid(session)
-    const stored = !session.isNew && session.id !== null && this.guard.factory.destroy !== undefined
+    const stored = !session.isNew && session.id !== null
     return then(stored ? this.guard.call('destroy', session.id, state.request) : undefined, () => {
       internals.markNew(session)
       state.cookieId = state.cookieValue = null
@@ -369,7 +373,7 @@ class SessionManager {
    * A new id for the session, the old record destroyed. When that record is already gone (a
    * concurrent logout), this is a logout too: nothing is written and the cookie is cleared.
    */
-  #regenerate (state: RequestState, session: Session): Maybe<void> {
+  #regenerate (state: RequestState, session: Session): MaybePromise<void> {
     if (session.isNew || session.id === null) return this.#save(state, session)
     // The absolute timeout runs on for kept data (a rotation must not extend a stolen session); an emptied session starts anew.
     if (internals.emptied(session)) session.createdAt = Date.now()
@@ -385,28 +389,22 @@ class SessionManager {
     })
   }
 
-  /** Destroys the stored record; whether a live one was there (asked of load() when destroy() does not say). */
-  #removeStored (id: string, request: FastifyRequest): Maybe<boolean> {
-    const factory = this.guard.factory
-    if (factory.destroy === undefined) return then(this.guard.call<Session | null>('load', id, request), (found) => found !== null)
-    const destroy = (): Maybe<boolean | undefined> => then(this.guard.call<boolean | void>('destroy', id, request), (removed) => {
-      if (typeof removed !== 'boolean') return undefined
-      this.#destroyReports = true
-      return removed
-    })
-    if (this.#destroyReports) return then(destroy(), (removed) => removed !== false)
+  /** Destroys the stored record; whether a live one was there (asked of load() unless destroy() is declared to say). */
+  #removeStored (id: string, request: FastifyRequest): MaybePromise<boolean> {
+    if (this.capabilities.stateless) return then(this.guard.call<Session | null>('load', id, request), (found) => found !== null)
+    if (this.capabilities.destroyReports) return then(this.guard.call<boolean | void>('destroy', id, request), isRemoved)
     return then(this.guard.call<Session | null>('load', id, request), (found) => {
       if (found === null) return false
-      return then(destroy(), (removed) => removed !== false)
+      return then(this.guard.call<boolean | void>('destroy', id, request), isRemoved)
     })
   }
 
-  #save (state: RequestState, session: Session): Maybe<void> {
+  #save (state: RequestState, session: Session): MaybePromise<void> {
     const wasNew = session.isNew
     const lifetimeChanged = internals.keyChanged(session, MAX_AGE_KEY)
     const now = Date.now()
     this.prepareSave(session, now)
-    let saving: Maybe<string>
+    let saving: MaybePromise<string>
     try {
       saving = this.guard.call<string>('save', session, state.request)
     } catch (error) {
@@ -462,9 +460,9 @@ class SessionManager {
   }
 
   /** Re-sends the cookie of an unchanged id, but never for a record that is gone (it may overwrite a newer login's cookie). */
-  #resend (state: RequestState, session: Session, now: number): Maybe<void> {
+  #resend (state: RequestState, session: Session, now: number): MaybePromise<void> {
     const id = session.id as string
-    if (this.guard.factory.destroy === undefined) return this.#setCookie(state, id, now, this.#maxAge(session))
+    if (this.capabilities.stateless) return this.#setCookie(state, id, now, this.#maxAge(session))
     return then(this.guard.call<Session | null>('load', id, state.request), (found) => {
       if (found !== null) this.#setCookie(state, id, now, this.#maxAge(session))
     })
@@ -528,6 +526,11 @@ class SessionManager {
 }
 
 function noop (): void {}
+
+/** What destroy() answered: false alone says no live record was there. */
+function isRemoved (removed: boolean | void): boolean {
+  return removed !== false
+}
 
 function afterSend (): Error {
   return new AfterSend()

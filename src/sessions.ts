@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import type { SessionCookie } from './cookie.js'
 import { IdChanged, NoUserIndex, SessionGone } from './errors.js'
+import type { ResolvedCapabilities } from './capabilities.js'
 import type { IndexedSession } from './factory.js'
 import type { Admission } from './data-schema.js'
 import type { FactoryGuard } from './guard.js'
@@ -23,6 +24,7 @@ export interface UserSession {
 /** What the instance API needs of the plugin's session manager. */
 export interface SessionEngine {
   readonly guard: FactoryGuard
+  readonly capabilities: ResolvedCapabilities
   readonly cookie: SessionCookie
   readonly secret: string
   prepareSave (session: Session, now: number): void
@@ -91,9 +93,7 @@ export class Sessions<D extends object = SessionData> {
     const user = normalUserId(userId)
     const keep = options.except === undefined ? null : this.#engine.idOf(options.except)
     const guard = this.#engine.guard
-    if (typeof guard.factory.sessionsOf === 'function' && typeof guard.factory.revokeUser === 'function') {
-      await guard.call('revokeUser', user, undefined, keep)
-    }
+    if (this.#engine.capabilities.userIndex) await guard.call('revokeUser', user, undefined, keep)
     const ending = (await this.#indexed(user)).filter((entry) => entry.id !== keep)
     await Promise.all(ending.map((entry) => this.#destroy(entry.id)))
     return ending.length
@@ -139,12 +139,12 @@ export class Sessions<D extends object = SessionData> {
   async #indexed (userId: string | number): Promise<IndexedSession[]> {
     const user = normalUserId(userId)
     const factory = this.#engine.guard.factory
-    if (typeof factory.sessionsOf !== 'function') throw new NoUserIndex(factory.constructor?.name ?? 'the factory')
+    if (!this.#engine.capabilities.userIndex) throw new NoUserIndex(factory.constructor?.name ?? 'the factory')
     return await this.#engine.guard.call<IndexedSession[]>('sessionsOf', user)
   }
 
   async #destroy (id: string): Promise<void> {
-    if (this.#engine.guard.factory.destroy !== undefined) await this.#engine.guard.call('destroy', id)
+    await this.#engine.guard.call('destroy', id)
   }
 
   #handleOf (id: string): string {
@@ -177,7 +177,7 @@ export class Sessions<D extends object = SessionData> {
     const saved = await this.#engine.guard.call<string>('save', session)
     if (saved !== id) throw new IdChanged('this factory')
     // A store-backed factory leaves a record ended meanwhile (sign out everywhere) gone: say so.
-    if (this.#engine.guard.factory.destroy !== undefined && await this.#engine.guard.call<Session | null>('load', id) === null) {
+    if (!this.#engine.capabilities.stateless && await this.#engine.guard.call<Session | null>('load', id) === null) {
       throw new SessionGone()
     }
     internals.markSaved(session, saved)
