@@ -176,32 +176,20 @@ class ExpressStoreFactory<D extends object> implements SessionFactory<D> {
     }
     const { set, deleted } = session.changes()
     checkKeys(Object.keys(set))
-    await this.#rewrite(id, session, set, deleted)
-    return id
-  }
-
-  /**
-   * Extends the record by writing it again with the session's clocks and expiry (the TTL): a
-   * store's own `touch` only extends a TTL, and cannot record the last activity the idle timeout needs.
-   */
-  touch (session: Session<D>): Promise<void> {
-    return this.#rewrite(session.id as string, session, {}, [])
-  }
-
-  /** Resolves to nothing: an express store's destroy does not say whether the record was live. */
-  destroy (id: string): Promise<void> {
-    return this.#queue(id, async () => { await this.#store.destroy(id) })
-  }
-
-  /** Applies changes to the stored record, stamped with the session's clocks; a record destroyed (or expired) meanwhile stays gone. */
-  #rewrite (id: string, session: Session<D>, set: Record<string, unknown>, deleted: Iterable<string>): Promise<void> {
-    return this.#queue(id, async () => {
+    await this.#queue(id, async () => {
       const stored = await this.#read(id, Date.now())
+      // Destroyed (or expired) while this request ran: it stays gone.
       if (stored === null) return
       Object.assign(stored.data, set)
       for (const key of deleted) delete stored.data[key]
       await this.#store.set(id, buildRecord(session, stored.data))
     })
+    return id
+  }
+
+  /** Resolves to nothing: an express store's destroy does not say whether the record was live. */
+  destroy (id: string): Promise<void> {
+    return this.#queue(id, async () => { await this.#store.destroy(id) })
   }
 
   async #read (id: string, now: number): Promise<StoredSession | null> {
@@ -239,7 +227,7 @@ class ExpressStoreFactory<D extends object> implements SessionFactory<D> {
  * `session.expiresAt` (the store's TTL) and which also holds `createdAt` and `touchedAt`; an
  * expired record it finds is destroyed, and timestamps fail closed as in `Session.fromJSON`. The
  * store's `touch` is not used: it only extends a TTL and cannot record the last activity the idle
- * timeout needs, so the factory's own touch() writes the record again.
+ * timeout needs, so the plugin rolls these sessions with a save.
  */
 export function fromExpressStore<D extends object = SessionData> (store: ExpressStore): SessionFactory<D> {
   if (store === null || typeof store !== 'object') {
