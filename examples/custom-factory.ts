@@ -23,6 +23,8 @@ export interface MapFactoryOptions {
 }
 
 export class MapFactory implements SessionFactory {
+  /** What it can do, read once at registration: destroy() says whether a record went; a user index. */
+  readonly capabilities = { destroyReports: true, userIndex: true } as const
   /** The "database": session id → the JSON text of its row. */
   readonly rows = new Map<string, string>()
   /** The user index: user id → the ids of that user's sessions. */

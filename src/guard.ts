@@ -2,7 +2,7 @@ import { tracingChannel, type TracingChannel } from 'node:diagnostics_channel'
 import type { FastifyRequest } from 'fastify'
 import { Deadlines } from './deadlines.js'
 import { SessionGone, StoreUnavailable } from './errors.js'
-import type { SessionFactory } from './factory.js'
+import type { MaybePromise, SessionFactory } from './factory.js'
 import { redactIds } from './redact.js'
 import { internals } from './session.js'
 
@@ -29,15 +29,12 @@ const channels: Record<FactoryMethod, TracingChannel<unknown, FactoryCallContext
   revokeUser: tracingChannel('fastify-session-factory:revokeUser')
 }
 
-/** A value or a promise of it: what the plugin's steps return, so a synchronous factory pays no promise. */
-export type Maybe<T> = T | Promise<T>
-
 export function isThenable (value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown } | null)?.then === 'function'
 }
 
 /** Runs `next` on the value now, or once the promise settles. */
-export function then<T, R> (value: Maybe<T>, next: (value: T) => Maybe<R>): Maybe<R> {
+export function then<T, R> (value: MaybePromise<T>, next: (value: T) => MaybePromise<R>): MaybePromise<R> {
   return isThenable(value) ? (value as Promise<T>).then(next) : next(value as T)
 }
 
@@ -58,8 +55,12 @@ export class FactoryGuard {
     this.#name = typeof name === 'string' && name !== '' ? name : 'Object'
   }
 
-  /** Calls the factory; traced on `fastify-session-factory:<method>` only while someone subscribes. */
-  call<T> (method: FactoryMethod, arg: unknown, request?: FastifyRequest, second?: unknown): Maybe<T> {
+  /**
+   * Calls the factory; traced on `fastify-session-factory:<method>` only while someone subscribes.
+   * An optional method the factory lacks is not called: the answer is undefined.
+   */
+  call<T> (method: FactoryMethod, arg: unknown, request?: FastifyRequest, second?: unknown): MaybePromise<T> {
+    if (this.factory[method] === undefined) return undefined as T
     const channel = channels[method]
     if (channel.hasSubscribers) return this.#traced(channel, { operation: method, factory: this.#name, request }, arg, second)
     return this.#call(method, arg, second)
@@ -70,9 +71,9 @@ export class FactoryGuard {
    * synchronous throw), but a synchronous answer gets them at once, with no promise made; they
    * wrap the guarded call: a timeout is an error event, and the error carries no id.
    */
-  #traced<T> (channel: TracingChannel<unknown, FactoryCallContext>, context: FactoryCallContext, arg: unknown, second: unknown): Maybe<T> {
+  #traced<T> (channel: TracingChannel<unknown, FactoryCallContext>, context: FactoryCallContext, arg: unknown, second: unknown): MaybePromise<T> {
     return channel.start.runStores(context, () => {
-      let answer: Maybe<T>
+      let answer: MaybePromise<T>
       try {
         answer = this.#call<T>(context.operation, arg, second)
       } catch (error) {
@@ -101,7 +102,7 @@ export class FactoryGuard {
     })
   }
 
-  #call<T> (method: FactoryMethod, arg: unknown, second: unknown): Maybe<T> {
+  #call<T> (method: FactoryMethod, arg: unknown, second: unknown): MaybePromise<T> {
     const id = typeof arg === 'string' ? arg : (arg as { id?: unknown }).id
     // revokeUser's second argument is the id of the session kept signed in.
     const ids = second === undefined ? [id] : [id, second]

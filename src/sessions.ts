@@ -1,10 +1,8 @@
 import { createHmac } from 'node:crypto'
-import type { FastifyRequest } from 'fastify'
-import type { SessionCookie } from './cookie.js'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { IdChanged, NoUserIndex, SessionGone } from './errors.js'
 import type { IndexedSession } from './factory.js'
-import type { Admission } from './data-schema.js'
-import type { FactoryGuard } from './guard.js'
+import type { SessionLifecycle } from './lifecycle.js'
 import { Session, internals, type SessionData, type SessionOwner } from './session.js'
 import { normalUserId } from './user.js'
 
@@ -20,19 +18,6 @@ export interface UserSession {
   current: boolean
 }
 
-/** What the instance API needs of the plugin's session manager. */
-export interface SessionEngine {
-  readonly guard: FactoryGuard
-  readonly cookie: SessionCookie
-  readonly secret: string
-  prepareSave (session: Session, now: number): void
-  isExpired (session: Session, now: number): boolean
-  /** The loaded data against the `schema` option ('migrated': upgraded, to be saved back). */
-  admit (session: Session): Admission
-  /** The id of the session a request holds (loaded or saved), or null. */
-  idOf (request: FastifyRequest): string | null
-}
-
 /** Anything that carries a Cookie header: an IncomingMessage, a Fastify request, a socket.io handshake. */
 export interface WithCookieHeader {
   headers: { cookie?: string | undefined }
@@ -44,14 +29,22 @@ export interface WithCookieHeader {
  * for code that runs outside a route (socket.io, a raw WebSocket server, server-sent events).
  */
 export class Sessions<D extends object = SessionData> {
-  readonly #engine: SessionEngine
+  readonly #lifecycle: SessionLifecycle
+  /** The registration's logger: what a load outside a route logs with. */
+  readonly #log: FastifyBaseLogger
+  /** Signs the handles `list()` shows. */
+  readonly #secret: string
+  /** What `save()` and `reload()` of a session loaded here reach. */
   readonly #detached: SessionOwner
 
-  constructor (engine: SessionEngine) {
-    this.#engine = engine
+  constructor (lifecycle: SessionLifecycle, log: FastifyBaseLogger, secret: string) {
+    this.#lifecycle = lifecycle
+    this.#log = log
+    this.#secret = secret
     this.#detached = {
       saveNow: (session) => this.#saveDetached(session),
-      reloadNow: (session) => this.#reloadDetached(session)
+      // One that was ended comes back new and empty; with no reply, no cookie can change.
+      reloadNow: async (session) => { await lifecycle.reload(session) }
     }
   }
 
@@ -61,7 +54,7 @@ export class Sessions<D extends object = SessionData> {
    * FST_SESSION_INVALID_USER, here and in `end` and `endAll`.
    */
   async list (userId: string | number, options: { request?: FastifyRequest } = {}): Promise<UserSession[]> {
-    const current = options.request === undefined ? null : this.#engine.idOf(options.request)
+    const current = options.request === undefined ? null : this.#lifecycle.idOf(options.request)
     const found = await this.#indexed(userId)
     return found
       .map((entry) => ({
@@ -89,11 +82,8 @@ export class Sessions<D extends object = SessionData> {
    */
   async endAll (userId: string | number, options: { except?: FastifyRequest } = {}): Promise<number> {
     const user = normalUserId(userId)
-    const keep = options.except === undefined ? null : this.#engine.idOf(options.except)
-    const guard = this.#engine.guard
-    if (typeof guard.factory.sessionsOf === 'function' && typeof guard.factory.revokeUser === 'function') {
-      await guard.call('revokeUser', user, undefined, keep)
-    }
+    const keep = options.except === undefined ? null : this.#lifecycle.idOf(options.except)
+    if (this.#lifecycle.capabilities.userIndex) await this.#lifecycle.guard.call('revokeUser', user, undefined, keep)
     const ending = (await this.#indexed(user)).filter((entry) => entry.id !== keep)
     await Promise.all(ending.map((entry) => this.#destroy(entry.id)))
     return ending.length
@@ -107,15 +97,15 @@ export class Sessions<D extends object = SessionData> {
   async load (source: string | WithCookieHeader | undefined): Promise<Session<D> | null> {
     const header = cookieHeaderOf(source)
     if (header === null) return null
-    const value = this.#engine.cookie.readHeader(header)
+    const value = this.#lifecycle.cookie.readHeader(header)
     if (value === undefined) return null
-    const signed = this.#engine.cookie.unsign(value)
+    const signed = this.#lifecycle.cookie.unsign(value)
     if (signed === null) return null
-    const session = await this.#engine.guard.call<Session | null>('load', signed.id)
+    const session = await this.#lifecycle.guard.call<Session | null>('load', signed.id)
     if (session === null) return null
-    const admitted = this.#engine.isExpired(session, Date.now()) ? 'rejected' : this.#engine.admit(session)
+    const admitted = this.#lifecycle.admit(session, this.#log)
     if (admitted === 'rejected') {
-      await this.#destroy(signed.id)
+      await this.#lifecycle.discard(signed.id)
       return null
     }
     session.id ??= signed.id
@@ -131,36 +121,24 @@ export class Sessions<D extends object = SessionData> {
    */
   async cookieFor (data: Partial<D>): Promise<string> {
     const session = new Session<any>(data)
-    this.#engine.prepareSave(session, Date.now())
-    const id = await this.#engine.guard.call<string>('save', session)
-    return `${this.#engine.cookie.name}=${encodeURIComponent(this.#engine.cookie.sign(id))}`
+    this.#lifecycle.prepareSave(session, Date.now())
+    const id = await this.#lifecycle.guard.call<string>('save', session)
+    return `${this.#lifecycle.cookie.name}=${encodeURIComponent(this.#lifecycle.cookie.sign(id))}`
   }
 
   async #indexed (userId: string | number): Promise<IndexedSession[]> {
     const user = normalUserId(userId)
-    const factory = this.#engine.guard.factory
-    if (typeof factory.sessionsOf !== 'function') throw new NoUserIndex(factory.constructor?.name ?? 'the factory')
-    return await this.#engine.guard.call<IndexedSession[]>('sessionsOf', user)
+    const factory = this.#lifecycle.guard.factory
+    if (!this.#lifecycle.capabilities.userIndex) throw new NoUserIndex(factory.constructor?.name ?? 'the factory')
+    return await this.#lifecycle.guard.call<IndexedSession[]>('sessionsOf', user)
   }
 
   async #destroy (id: string): Promise<void> {
-    if (this.#engine.guard.factory.destroy !== undefined) await this.#engine.guard.call('destroy', id)
+    await this.#lifecycle.guard.call('destroy', id)
   }
 
   #handleOf (id: string): string {
-    return createHmac('sha256', this.#engine.secret).update(`handle:${id}`).digest('base64url').slice(0, 22)
-  }
-
-  /** `session.reload()` outside a route: the stored session again; one that was ended comes back new and empty. */
-  async #reloadDetached (session: Session): Promise<void> {
-    const id = session.isNew ? null : session.id
-    const found = id === null ? null : await this.#engine.guard.call<Session | null>('load', id)
-    if (found === null || this.#engine.isExpired(found, Date.now())) {
-      internals.adopt(session, new Session())
-      return
-    }
-    found.id ??= id
-    internals.adopt(session, found)
+    return createHmac('sha256', this.#secret).update(`handle:${id}`).digest('base64url').slice(0, 22)
   }
 
   /** `session.save()` of a session loaded outside a route: no reply, so no cookie can change. */
@@ -173,11 +151,11 @@ export class Sessions<D extends object = SessionData> {
     }
     if (internals.regenerated(session)) throw new IdChanged('regenerate()')
     if (!session.isModified && !internals.outdated(session)) return
-    this.#engine.prepareSave(session, Date.now())
-    const saved = await this.#engine.guard.call<string>('save', session)
+    this.#lifecycle.prepareSave(session, Date.now())
+    const saved = await this.#lifecycle.guard.call<string>('save', session)
     if (saved !== id) throw new IdChanged('this factory')
     // A store-backed factory leaves a record ended meanwhile (sign out everywhere) gone: say so.
-    if (this.#engine.guard.factory.destroy !== undefined && await this.#engine.guard.call<Session | null>('load', id) === null) {
+    if (!this.#lifecycle.capabilities.stateless && await this.#lifecycle.guard.call<Session | null>('load', id) === null) {
       throw new SessionGone()
     }
     internals.markSaved(session, saved)

@@ -163,7 +163,7 @@ t.test('login regenerates: the old id is destroyed and the data moves to a new i
   const before = client.cookie as string
   factory.calls = []
   const login = await client.post('/login', { user: 'ada' })
-  t.same(factory.calls, ['load', 'load', 'destroy', 'save'], 'until destroy() has said whether it removed a record, a load checks first')
+  t.same(factory.calls, ['load', 'destroy', 'save'], 'destroy() is declared to say whether it removed a record: no load checks first')
   t.not(client.cookie, before, 'a new id after login')
   t.equal(login.headers['cache-control'], 'private')
   t.equal(login.headers.vary, 'Cookie')

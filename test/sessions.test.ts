@@ -170,6 +170,7 @@ t.test('list({ request }) from a request without a session of its own marks none
 t.test('a factory whose sessionsOf() answers no array fails the API with a 503 error, as any broken answer', async (t) => {
   const memory = new MemoryFactory()
   const factory: SessionFactory<any> = {
+    capabilities: { userIndex: true },
     load: (id) => memory.load(id),
     save: (session) => memory.save(session),
     sessionsOf: () => ({ length: 0 }) as never

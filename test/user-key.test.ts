@@ -153,6 +153,7 @@ t.test('a session saved before userKey was turned on is filed by its next touch'
 t.test('a factory with a user index but no revokeUser: endAll still ends what it lists', async (t) => {
   const memory = new MemoryFactory()
   const factory: SessionFactory<any> = {
+    capabilities: { destroyReports: true, userIndex: true },
     load: (id) => memory.load(id),
     save: (session) => memory.save(session),
     destroy: (id) => memory.destroy(id),

@@ -143,6 +143,8 @@ function promised (store: ExpressStore): PromisedStore {
  * merge here (across processes the store's get/set leaves a window no callback API can close).
  */
 class ExpressStoreFactory<D extends object> implements SessionFactory<D> {
+  /** A store-backed factory whose destroy() cannot say whether a record went: nothing to declare. */
+  readonly capabilities = {} as const
   readonly #store: PromisedStore
   /** The tail of the queue of writes per session id. */
   readonly #queues = new Map<string, Promise<void>>()

@@ -58,6 +58,8 @@ function positiveInteger (value: unknown, fallback: number, name: string): numbe
  * saves merge each session's changes, so concurrent requests on one session all keep theirs.
  */
 export class MemoryFactory<D extends object = SessionData> implements SessionFactory<D> {
+  /** A destroy() that says whether a record went, and a user index: read once by the plugin. */
+  readonly capabilities = { destroyReports: true, userIndex: true } as const
   /** Bounded by maxSessions: the least recently used go first. */
   readonly #entries: LRUCache<string, Entry>
   /** The user index: each user's entries, so listing them scans nothing else. */

@@ -174,6 +174,8 @@ UPDATE ${t} SET user_generation = g.generation FROM g WHERE id = $2 AND user_id 
  * it never brings back a row that was destroyed or expired meanwhile.
  */
 export class PostgresFactory<D extends object = SessionData> implements SessionFactory<D> {
+  /** A destroy() that says whether a record went, and a user index: read once by the plugin. */
+  readonly capabilities = { destroyReports: true, userIndex: true } as const
   readonly #pool: PostgresPoolLike
   readonly #sql: ReturnType<typeof statements>
   readonly #ttlMs: number

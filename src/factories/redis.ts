@@ -63,6 +63,8 @@ function isNoScript (error: unknown): boolean {
  * A session saved with a user is also filed in that user's index, a sorted set.
  */
 export class RedisFactory<D extends object = SessionData> implements SessionFactory<D> {
+  /** A destroy() that says whether a record went, and a user index: read once by the plugin. */
+  readonly capabilities = { destroyReports: true, userIndex: true } as const
   readonly #client: RedisClientLike
   readonly #prefix: string
   readonly #ttlMs: number

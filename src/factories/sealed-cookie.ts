@@ -167,6 +167,8 @@ class OpenedSeals {
  * the value the plugin puts in the cookie. Nothing is stored, so nothing can be revoked early.
  */
 export class SealedCookieFactory<D extends object = SessionData> implements SessionFactory<D> {
+  /** No server-side record (the id is the sealed session), and ids that authenticate themselves (AES-GCM). */
+  readonly capabilities = { stateless: true, selfAuthenticatingIds: true } as const
   readonly #keys: Key[]
   readonly #sealer: Key
   readonly #opened: OpenedSeals | null

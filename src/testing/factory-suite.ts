@@ -1,22 +1,24 @@
-// runFactorySuite: the factory on its own, in groups (required, recommended, user index), each
-// check on a fresh factory from `make`.
+// runFactorySuite: the factory on its own, in groups (required, recommended, user index, declared
+// capabilities), each check on a fresh factory from `make`.
 import type { SessionFactory } from '../factory.js'
+import { CAPABILITY_CHECKS, type CapabilityCheck } from './capabilities.js'
 import { REQUIRED_CHECKS, type RequiredCheck } from './required.js'
 import { RECOMMENDED_CHECKS, type RecommendedCheck } from './recommended.js'
 import { checkNames, register, type CheckGroup, type CommonOptions, type Make } from './runner.js'
 import { USER_INDEX_CHECKS, type UserIndexCheck } from './user-index.js'
 
 /** The checks of `runFactorySuite`, by the name `skip` and `todo` take. */
-export type FactoryCheck = RequiredCheck | RecommendedCheck | UserIndexCheck
+export type FactoryCheck = RequiredCheck | RecommendedCheck | UserIndexCheck | CapabilityCheck
 
 export interface FactorySuiteOptions extends CommonOptions {
   /**
    * Which groups run. `required` always does. `recommended` (merging concurrent saves, destroy,
    * touch) and `userIndex` (`sessionsOf`) are on unless set to false; a factory without the
-   * method a group needs fails that group's checks with a message saying to switch it off.
+   * method a group needs fails that group's checks with a message saying to switch it off. The
+   * declared capabilities group always runs: it holds the factory to its `capabilities`.
    */
   groups?: { required?: true, recommended?: boolean, userIndex?: boolean }
-  /** Recommended or user index checks to skip, each with the reason the report shows. */
+  /** Recommended, user index or capability checks to skip, each with the reason the report shows. */
   skip?: Partial<Record<FactoryCheck, string>>
   /** Checks known to fail for now, each with the reason: the runner reports them as todo, not as failures. */
   todo?: Partial<Record<FactoryCheck, string>>
@@ -31,7 +33,7 @@ export function runFactorySuite (name: string, make: Make, options: FactorySuite
   if ((groups.required as boolean | undefined) === false) {
     throw new TypeError('runFactorySuite: the required group cannot be switched off (mark a check todo instead)')
   }
-  const known = new Set<string>([...REQUIRED_CHECKS, ...RECOMMENDED_CHECKS, ...USER_INDEX_CHECKS].map((check) => check.name))
+  const known = new Set<string>([...REQUIRED_CHECKS, ...RECOMMENDED_CHECKS, ...USER_INDEX_CHECKS, ...CAPABILITY_CHECKS].map((check) => check.name))
   checkNames('runFactorySuite skip', options.skip, known)
   checkNames('runFactorySuite todo', options.todo, known)
   for (const check of REQUIRED_CHECKS) {
@@ -43,7 +45,9 @@ export function runFactorySuite (name: string, make: Make, options: FactorySuite
   const selected: Array<CheckGroup<FactoryCheck, SessionFactory<any>>> = [
     ['SessionFactory conformance, required', REQUIRED_CHECKS, false],
     ['SessionFactory conformance, recommended', RECOMMENDED_CHECKS, groups.recommended === false ? 'the recommended group is switched off' : stateless],
-    ['SessionFactory conformance, user index', USER_INDEX_CHECKS, groups.userIndex === false && 'the user index group is switched off']
+    ['SessionFactory conformance, user index', USER_INDEX_CHECKS, groups.userIndex === false && 'the user index group is switched off'],
+    // Always on: each check holds the factory to what it declares, and has nothing to do otherwise.
+    ['SessionFactory conformance, declared capabilities', CAPABILITY_CHECKS, false]
   ]
   register(name, selected, options, async (check) => {
     const factory = await make()

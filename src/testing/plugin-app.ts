@@ -12,7 +12,7 @@ export function secret (): string {
 
 /** The factory's load, save, destroy, touch and sessionsOf, without `close`: several apps share one factory, which the check closes once. */
 export function viewOf (factory: SessionFactory<any>): SessionFactory<any> {
-  const view: SessionFactory<any> = { load: (id) => factory.load(id), save: (session) => factory.save(session) }
+  const view: SessionFactory<any> = { capabilities: factory.capabilities, load: (id) => factory.load(id), save: (session) => factory.save(session) }
   for (const method of ['destroy', 'touch', 'sessionsOf'] as const) {
     const fn = factory[method]
     if (typeof fn === 'function') Object.assign(view, { [method]: fn.bind(factory) })

@@ -56,6 +56,8 @@ export interface WrapOptions {
 export function wrapFactory (inner: SessionFactory<any>, options: WrapOptions = {}): SessionFactory<any> {
   const onCall = options.onCall ?? (() => {})
   const wrapped: SessionFactory<any> = {
+    // What the inner factory declared, but a user index: the wrapper has no sessionsOf.
+    capabilities: { ...inner.capabilities, userIndex: false },
     load: (id) => { onCall('load', id); return inner.load(id) },
     save: (session) => { onCall('save', session); return inner.save(session) }
   }

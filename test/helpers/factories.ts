@@ -1,10 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { MemoryFactory, Session, type SessionFactory } from '../../src/index.js'
+import { MemoryFactory, Session, type FactoryCapabilities, type SessionFactory } from '../../src/index.js'
 
 /** Records every factory call by method name (ids are not kept, as in production logs). */
 export class CountingFactory<F extends SessionFactory<any>> implements SessionFactory<any> {
   calls: string[] = []
   constructor (readonly inner: F = new MemoryFactory() as unknown as F) {}
+
+  /** What the inner factory declared, but a user index: this wrapper has no sessionsOf. */
+  get capabilities (): FactoryCapabilities {
+    return { ...this.inner.capabilities, userIndex: false }
+  }
 
   count (method: string): number {
     return this.calls.filter((c) => c === method).length

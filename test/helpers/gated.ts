@@ -24,6 +24,7 @@ export class Gates {
 
   constructor (readonly inner: SessionFactory<any>) {
     const factory: SessionFactory<any> = {
+      capabilities: inner.capabilities,
       load: (id) => this.#call('load', id),
       save: (session) => this.#call('save', session)
     }

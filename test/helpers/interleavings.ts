@@ -55,7 +55,7 @@ export class Gates {
 
   /** The factory, gated: calls made outside any actor, or of a method never gated, go straight through. */
   wrap (inner: SessionFactory<any>): SessionFactory<any> {
-    const gated: Record<string, unknown> = { load: (id: string) => inner.load(id) }
+    const gated: Record<string, unknown> = { capabilities: inner.capabilities, load: (id: string) => inner.load(id) }
     for (const method of GATED) {
       const fn = (inner as unknown as Record<string, ((...args: unknown[]) => unknown) | undefined>)[method]
       if (typeof fn !== 'function') continue

@@ -19,6 +19,7 @@ export type IndexBug =
   | 'racy'
 
 export class StaleIndexFactory implements SessionFactory {
+  readonly capabilities = { destroyReports: true, userIndex: true } as const
   readonly #store = new MapFactory()
   /** user → (id → score: the epoch ms the entry is pruned at), as a store keeps it: JSON text, read and written whole. */
   readonly #index = new Map<string, string>()

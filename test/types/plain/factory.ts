@@ -56,7 +56,7 @@ export const badSave: SessionFactory = { load: async () => null, save: async () 
 // @ts-expect-error load resolves to a Session or null
 export const badLoad: SessionFactory = { load: async () => ({ id: 'x' }), save: async () => 'x' }
 // Every method may answer at once: a synchronous store needs no promise.
-export const syncFactory: SessionFactory = { load: () => null, save: (session) => session.id ?? 'x', destroy: () => true, sessionsOf: () => [] }
+export const syncFactory: SessionFactory = { capabilities: { destroyReports: true, userIndex: true }, load: () => null, save: (session) => session.id ?? 'x', destroy: () => true, sessionsOf: () => [] }
 // @ts-expect-error destroy answers whether it removed a record, or nothing
 export const badDestroy: SessionFactory = { load: () => null, save: () => 'x', destroy: () => 'yes' }
 
