@@ -9,6 +9,7 @@ import { resolveOptions, type ResolvedOptions, type SessionPluginOptions } from 
 import type { Admission } from './data-schema.js'
 import { MAX_AGE_KEY, Session, assertJson, internals, readTimestamp, type RequestSessionData, type SessionOwner } from './session.js'
 import { Sessions } from './sessions.js'
+import { SessionCap } from './session-cap.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -52,6 +53,7 @@ export async function plugin (fastify: FastifyInstance, options: SessionPluginOp
     prepareSave: (session, now) => manager.prepareSave(session, now),
     isExpired: (session, now) => manager.isExpired(session, now),
     admit: (session) => manager.admit(session, fastify.log),
+    cap: manager.cap, // [session-cap] maxSessionsPerUser for app.sessions saves
     idOf (request) {
       const state = (request as WithState)[kState]
       return state?.session?.id ?? state?.cookieId ?? null
@@ -168,6 +170,8 @@ class RequestState implements SessionOwner, HeaderTarget {
 class SessionManager {
   readonly guard: FactoryGuard
   readonly cookie: SessionCookie
+  /** [session-cap] `maxSessionsPerUser`, or null. */
+  readonly cap: SessionCap | null
   readonly #options: ResolvedOptions
   readonly #idleMs: number
   readonly #absoluteMs: number
@@ -185,6 +189,7 @@ class SessionManager {
     this.#options = options
     this.guard = new FactoryGuard(options.factory, options.storeTimeout)
     this.cookie = new SessionCookie(fastify, options.cookie, options.secrets)
+    this.cap = options.sessionCap === null ? null : new SessionCap(this.guard, options.sessionCap) // [session-cap]
     this.#idleMs = options.idleTimeout * 1000
     this.#absoluteMs = options.absoluteTimeout * 1000
     this.#touchEveryMs = this.#idleMs / 10
@@ -272,19 +277,29 @@ class SessionManager {
     return session
   }
 
-  /** `session.reload()`: the stored session again, unsaved changes dropped; one that was ended comes back new and empty. */
+  /**
+   * `session.reload()`: the stored session again, unsaved changes dropped, through the `schema` as
+   * a load; one that was ended (or whose data the schema refuses) comes back new and empty.
+   */
   async reloadNow (state: RequestState): Promise<void> {
     const session = state.session as Session
     const id = session.isNew ? null : session.id
     const found = id === null ? null : await this.guard.call<Session | null>('load', id, state.request)
-    if (found === null || this.isExpired(found, Date.now())) {
-      if (id !== null) state.stale = true
-      internals.adopt(session, new Session())
-      state.cookieId = state.cookieValue = null
-      return
+    // Null: nothing live was found.
+    let admitted: Admission | null = null
+    if (found !== null && !this.isExpired(found, Date.now())) {
+      found.id ??= id
+      internals.adopt(session, found)
+      // Admitted on the session itself: a migration's changes must survive to its save in onSend.
+      admitted = this.admit(session, state.request.log)
     }
-    found.id ??= id
-    internals.adopt(session, found)
+    state.migrated = admitted === 'migrated'
+    if (admitted === 'valid' || admitted === 'migrated') return
+    if (id !== null) state.stale = true
+    internals.adopt(session, new Session())
+    state.cookieId = state.cookieValue = null
+    // Data the schema refuses is dead, as at a load: its record goes.
+    if (admitted === 'rejected') await this.#discard(state, id as string)
   }
 
   saveNow (state: RequestState): Promise<void> {
@@ -406,6 +421,7 @@ class SessionManager {
     const lifetimeChanged = internals.keyChanged(session, MAX_AGE_KEY)
     const now = Date.now()
     this.prepareSave(session, now)
+    const login = this.cap === null ? null : this.cap.loginOf(session, wasNew) // [session-cap] one check when off
     let saving: Maybe<string>
     try {
       saving = this.guard.call<string>('save', session, state.request)
@@ -422,7 +438,9 @@ class SessionManager {
         return this.#resend(state, session, now)
       }
     })
-    return isThenable(saved) ? saved.catch((error: unknown) => this.#refused(state, session, error)) : saved
+    const done = isThenable(saved) ? saved.catch((error: unknown) => this.#refused(state, session, error)) : saved
+    // [session-cap] a login's cap, after its save (the cookie is set: the login stands even if this fails) and before the response.
+    return login === null ? done : then(done, () => (this.cap as SessionCap).afterSave(login, session, state.request))
   }
 
   /** FST_SESSION_GONE: the factory refused a rotation of a session whose user was signed out everywhere since its load. */

@@ -5,6 +5,7 @@ import { IdChanged, NoUserIndex, SessionGone } from './errors.js'
 import type { IndexedSession } from './factory.js'
 import type { Admission } from './data-schema.js'
 import type { FactoryGuard } from './guard.js'
+import type { SessionCap } from './session-cap.js'
 import { Session, internals, type SessionData, type SessionOwner } from './session.js'
 import { normalUserId } from './user.js'
 
@@ -29,6 +30,8 @@ export interface SessionEngine {
   isExpired (session: Session, now: number): boolean
   /** The loaded data against the `schema` option ('migrated': upgraded, to be saved back). */
   admit (session: Session): Admission
+  /** [session-cap] `maxSessionsPerUser`, or null. */
+  readonly cap: SessionCap | null
   /** The id of the session a request holds (loaded or saved), or null. */
   idOf (request: FastifyRequest): string | null
 }
@@ -132,7 +135,9 @@ export class Sessions<D extends object = SessionData> {
   async cookieFor (data: Partial<D>): Promise<string> {
     const session = new Session<any>(data)
     this.#engine.prepareSave(session, Date.now())
+    const login = this.#engine.cap === null ? null : this.#engine.cap.loginOf(session, true) // [session-cap]
     const id = await this.#engine.guard.call<string>('save', session)
+    if (login !== null) await this.#capAfterSave(login, session, id) // [session-cap]
     return `${this.#engine.cookie.name}=${encodeURIComponent(this.#engine.cookie.sign(id))}`
   }
 
@@ -151,7 +156,10 @@ export class Sessions<D extends object = SessionData> {
     return createHmac('sha256', this.#engine.secret).update(`handle:${id}`).digest('base64url').slice(0, 22)
   }
 
-  /** `session.reload()` outside a route: the stored session again; one that was ended comes back new and empty. */
+  /**
+   * `session.reload()` outside a route: the stored session again, through the `schema` as a load;
+   * one that was ended (or whose data the schema refuses) comes back new and empty.
+   */
   async #reloadDetached (session: Session): Promise<void> {
     const id = session.isNew ? null : session.id
     const found = id === null ? null : await this.#engine.guard.call<Session | null>('load', id)
@@ -161,6 +169,14 @@ export class Sessions<D extends object = SessionData> {
     }
     found.id ??= id
     internals.adopt(session, found)
+    const admitted = this.#engine.admit(session)
+    if (admitted === 'rejected') {
+      internals.adopt(session, new Session())
+      await this.#destroy(id as string)
+    } else if (admitted === 'migrated') {
+      // Saved back now, as load() does: no route will.
+      await this.#saveDetached(session).catch(unlessIdChanged)
+    }
   }
 
   /** `session.save()` of a session loaded outside a route: no reply, so no cookie can change. */
@@ -174,13 +190,21 @@ export class Sessions<D extends object = SessionData> {
     if (internals.regenerated(session)) throw new IdChanged('regenerate()')
     if (!session.isModified && !internals.outdated(session)) return
     this.#engine.prepareSave(session, Date.now())
+    const login = this.#engine.cap === null ? null : this.#engine.cap.loginOf(session, false) // [session-cap]
     const saved = await this.#engine.guard.call<string>('save', session)
     if (saved !== id) throw new IdChanged('this factory')
     // A store-backed factory leaves a record ended meanwhile (sign out everywhere) gone: say so.
     if (this.#engine.guard.factory.destroy !== undefined && await this.#engine.guard.call<Session | null>('load', id) === null) {
       throw new SessionGone()
     }
+    if (login !== null) return await this.#capAfterSave(login, session, saved) // [session-cap]
     internals.markSaved(session, saved)
+  }
+
+  /** [session-cap] The login's cap, once its save stands (marked saved): a failure rejects, the save stays. */
+  async #capAfterSave (login: string, session: Session, id: string): Promise<void> {
+    internals.markSaved(session, id)
+    await (this.#engine.cap as SessionCap).afterSave(login, session)
   }
 }
 

@@ -1,0 +1,78 @@
+import type { FastifyRequest } from 'fastify'
+import { InvalidOptions } from './errors.js'
+import type { IndexedSession, SessionFactory } from './factory.js'
+import { then, type FactoryGuard, type Maybe } from './guard.js'
+import { internals, type Session } from './session.js'
+import type { UserKey } from './user.js'
+
+/** The `maxSessionsPerUser` option, checked at registration. */
+export interface CapPolicy {
+  /** How many live sessions a user keeps. */
+  max: number
+  /** The top-level data key `userKey` reads; null for a function, which may read any key. */
+  userRoot: string | null
+}
+
+/** Null without the option; throws FST_SESSION_INVALID_OPTIONS when it cannot work (no `userKey`, no user index). */
+export function capPolicy (max: number | undefined, userKey: UserKey | undefined, factory: SessionFactory<any>): CapPolicy | null {
+  if (max === undefined) return null
+  if (userKey === undefined) {
+    throw new InvalidOptions('/maxSessionsPerUser needs /userKey: the cap counts each user\'s sessions, so set userKey to what identifies the user (a key such as \'userId\', a path such as \'passport.user\', or a function)')
+  }
+  if (typeof factory.sessionsOf !== 'function' || typeof factory.destroy !== 'function') {
+    const name: unknown = (factory as { constructor?: { name?: unknown } }).constructor?.name
+    throw new InvalidOptions(`/maxSessionsPerUser needs a factory with a user index (sessionsOf and destroy), which ${typeof name === 'string' && name !== 'Object' ? name : 'this factory'} has not: use MemoryFactory, RedisFactory or PostgresFactory, or give your factory sessionsOf(userId) (see docs/custom-factory.md)`)
+  }
+  return { max, userRoot: typeof userKey === 'string' ? userKey.slice(0, (userKey + '.').indexOf('.')) : null }
+}
+
+/**
+ * `maxSessionsPerUser`: after a save that files a session under a user (a login), the user's
+ * least recently seen sessions beyond the cap are ended, in the shared store, before the
+ * response goes out. The session just saved is never ended by its own save.
+ */
+export class SessionCap {
+  constructor (readonly guard: FactoryGuard, readonly policy: CapPolicy) {}
+
+  /**
+   * Before a save, once the session is stamped (`filedUnder` set): the user this save logs in,
+   * or null. A new or regenerated session with a user is a login; so is a change of the key
+   * `userKey` reads (of any key, for a function). Any other save costs this one check.
+   */
+  loginOf (session: Session, wasNew: boolean): string | null {
+    const user = session.filedUnder
+    if (user === null || wasNew) return user
+    const root = this.policy.userRoot
+    if (root === null) return session.isModified ? user : null
+    for (const key of internals.changedKeys(session)) {
+      if (key === root) return user
+    }
+    return null
+  }
+
+  /** After the login's save: ends the user's sessions beyond the cap, least recently seen first. */
+  afterSave (user: string, session: Session, request?: FastifyRequest): Maybe<void> {
+    // Refused (a concurrent sign-out everywhere): nothing was saved.
+    if (session.isNew) return
+    const keep = session.id as string
+    return then(this.guard.call<IndexedSession[]>('sessionsOf', user, request), (listed) => {
+      const others = listed.filter((entry) => entry.id !== keep)
+      // Not listed: a concurrent login's cap ended it already, and that login keeps the cap.
+      if (others.length === listed.length) return
+      const excess = others.length - (this.policy.max - 1)
+      if (excess <= 0) return
+      return this.#end(others.sort(leastRecentlySeenFirst).slice(0, excess), 0, request)
+    })
+  }
+
+  /** One at a time: a login goes past the cap by one session, as a rule. */
+  #end (ending: IndexedSession[], from: number, request: FastifyRequest | undefined): Maybe<void> {
+    const entry = ending[from]
+    if (entry === undefined) return
+    return then(this.guard.call('destroy', entry.id, request), () => this.#end(ending, from + 1, request))
+  }
+}
+
+function leastRecentlySeenFirst (a: IndexedSession, b: IndexedSession): number {
+  return a.touchedAt - b.touchedAt || a.createdAt - b.createdAt || Number(a.id > b.id) - Number(a.id < b.id)
+}
