@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import { InvalidOptions } from './errors.js'
 import type { IndexedSession, SessionFactory } from './factory.js'
-import { then, type FactoryGuard, type Maybe } from './guard.js'
+import { isThenable, then, type FactoryGuard, type Maybe } from './guard.js'
 import { internals, type Session } from './session.js'
 import type { UserKey } from './user.js'
 
@@ -61,17 +61,29 @@ export class SessionCap {
       if (others.length === listed.length) return
       const excess = others.length - (this.policy.max - 1)
       if (excess <= 0) return
-      return this.#end(others.sort(leastRecentlySeenFirst).slice(0, excess), 0, request)
+      return this.#end(others.sort(leastRecentlySeenFirst).slice(0, excess), request)
     })
   }
 
-  /** One at a time: a login goes past the cap by one session, as a rule. */
-  #end (ending: IndexedSession[], from: number, request: FastifyRequest | undefined): Maybe<void> {
-    const entry = ending[from]
-    if (entry === undefined) return
-    return then(this.guard.call('destroy', entry.id, request), () => this.#end(ending, from + 1, request))
+  /** All at once, each through the guard; with a synchronous factory, no promise is made. */
+  #end (ending: IndexedSession[], request: FastifyRequest | undefined): Maybe<void> {
+    let pending = false
+    const answers = ending.map((entry) => {
+      try {
+        const answer = this.guard.call('destroy', entry.id, request)
+        pending ||= isThenable(answer)
+        return answer
+      } catch (error) {
+        // Settled with the others, so none of their failures goes unhandled.
+        pending = true
+        return Promise.reject(error)
+      }
+    })
+    if (pending) return Promise.all(answers).then(noop)
   }
 }
+
+function noop (): void {}
 
 function leastRecentlySeenFirst (a: IndexedSession, b: IndexedSession): number {
   return a.touchedAt - b.touchedAt || a.createdAt - b.createdAt || Number(a.id > b.id) - Number(a.id < b.id)

@@ -277,6 +277,31 @@ t.test('a failed listing or destroy is a 503; the login\'s save stays, and its c
     })
   }
 
+  t.test('a destroy that throws at once', async (t) => {
+    const clock = fakeClock(t)
+    const inner = new MemoryFactory()
+    let broken = false
+    const factory: SessionFactory<any> = {
+      load: (id) => inner.load(id),
+      save: (session) => inner.save(session),
+      destroy (id) {
+        if (broken) throw new Error('store down')
+        return inner.destroy(id)
+      },
+      sessionsOf: (userId) => inner.sessionsOf(userId)
+    }
+    const app = await capApp(t, factory)
+    await login(app, 'ada')
+    clock.advance(1000)
+    await login(app, 'ada')
+    clock.advance(1000)
+    broken = true
+    const reply = await app.inject({ method: 'POST', url: '/login', payload: { user: 'ada' } })
+    t.equal(reply.statusCode, 503)
+    t.equal(reply.json().code, 'FST_SESSION_STORE_UNAVAILABLE')
+    t.equal((await app.sessions.list('ada')).length, 3, 'the login is stored; nothing was ended')
+  })
+
   t.test('app.sessions.cookieFor(): it rejects, the session is stored', async (t) => {
     const gates = new Gates(new MemoryFactory())
     const app = await capApp(t, gates.factory, { maxSessionsPerUser: 1 })
@@ -289,20 +314,41 @@ t.test('a failed listing or destroy is a 503; the login\'s save stays, and its c
   })
 })
 
-t.test('a refused rotation (signed out everywhere meanwhile) is a logout: nothing is listed', async (t) => {
-  const factory = new MemoryFactory()
-  const app = await capApp(t, factory, { maxSessionsPerUser: 1 }, (app) => {
-    app.post('/rotate', async (request) => {
-      // The first step of a sign out everywhere on another instance: the rotation's save is refused.
-      factory.revokeUser('ada', null)
-      await request.session.regenerate(['user'])
-      return { ok: true }
+for (const store of sharedStores) {
+  t.test(`${store.name}: a refused rotation (signed out everywhere meanwhile) is a logout: nothing is listed`, { skip: store.skip }, async (t) => {
+    const { instance } = await store.open(t)
+    const factory = await instance()
+    const app = await capApp(t, factory, { maxSessionsPerUser: 1 }, (app) => {
+      app.post('/rotate', async (request) => {
+        // The first step of a sign out everywhere on another instance: the rotation's save is refused.
+        await factory.revokeUser?.('ada', null)
+        await request.session.regenerate(['user'])
+        return { ok: true }
+      })
     })
+    const client = await login(app, 'ada')
+    const listed = listings(t)
+    const reply = await client.post('/rotate')
+    t.equal(reply.statusCode, 200)
+    t.equal(listed.count, 0, 'the refused save listed nothing')
+    t.equal(client.cookie, undefined, 'the cookie is cleared')
   })
+}
+
+t.test('a factory without touch rolls a signed-in session by a save: no login, whatever userKey is', async (t) => {
+  const clock = fakeClock(t)
+  const inner = new MemoryFactory()
+  const factory: SessionFactory<any> = {
+    load: (id) => inner.load(id),
+    save: (session) => inner.save(session),
+    destroy: (id) => inner.destroy(id),
+    sessionsOf: (userId) => inner.sessionsOf(userId)
+  }
+  const app = await capApp(t, factory, { userKey: (data) => data.user, idleTimeout: 100 })
   const client = await login(app, 'ada')
   const listed = listings(t)
-  const reply = await client.post('/rotate')
-  t.equal(reply.statusCode, 200)
-  t.equal(listed.count, 0, 'the refused save listed nothing')
-  t.equal(client.cookie, undefined, 'the cookie is cleared')
+  clock.advance(20_000)
+  await client.get('/read')
+  t.same((await app.sessions.list('ada')).map((entry) => entry.lastSeenAt), [clock.now()], 'rolled by a save')
+  t.equal(listed.count, 1, 'which is no login: the one listing is list() above')
 })
