@@ -11,6 +11,7 @@ import type { ResolvedOptions } from './options.js'
 import type { RequestSession } from './request-session.js'
 import { MAX_AGE_KEY, Session, assertJson, internals } from './session.js'
 import { Timeouts } from './timeouts.js'
+import { SessionCap } from './session-cap.js'
 
 /**
  * A session's way through a request: the load in onRequest (the cookie verified, the factory
@@ -25,6 +26,8 @@ export class SessionLifecycle {
   readonly capabilities: ResolvedCapabilities
   /** Where a request keeps its RequestSession (one slot per registration). */
   readonly slot: symbol
+  /** `maxSessionsPerUser`, or null. */
+  readonly cap: SessionCap | null
   readonly #options: ResolvedOptions
   readonly #timeouts: Timeouts
   /** The cookie path, when it is narrower than the whole site: requests outside it get no session work. */
@@ -42,6 +45,7 @@ export class SessionLifecycle {
     this.#touches = typeof options.factory.touch === 'function'
     this.cookie = new SessionCookie(fastify, options.cookie, options.secrets)
     this.slot = slot
+    this.cap = options.sessionCap === null ? null : new SessionCap(this.guard, options.sessionCap)
     this.#timeouts = new Timeouts(options.idleTimeout, options.absoluteTimeout)
     this.#scope = options.cookie.path === '/' ? null : options.cookie.path
   }
@@ -137,25 +141,34 @@ export class SessionLifecycle {
     return state?.session?.id ?? state?.cookieId ?? null
   }
 
-  /** `session.reload()` in a route: a session that was ended comes back new, and its cookie is cleared. */
+  /** `session.reload()` in a route: a session that was ended comes back new, and its cookie is cleared; a migrated one is saved in onSend. */
   async reloadNow (state: RequestSession): Promise<void> {
     const stored = !(state.session as Session).isNew
-    if (await this.reload(state.session as Session, state.request)) return
+    const admitted = await this.reload(state.session as Session, state.request.log, state.request)
+    state.migrated = admitted === 'migrated'
+    if (admitted !== 'rejected') return
     if (stored) state.stale = true
     state.cookieId = state.cookieValue = null
   }
 
-  /** Reads the stored session again into `session`, unsaved changes dropped; false when it was ended (it comes back new and empty). */
-  async reload (session: Session, request?: FastifyRequest): Promise<boolean> {
+  /**
+   * Reads the stored session again into `session`, unsaved changes dropped, through the `schema`
+   * as a load: 'rejected' when it was ended or its data is refused (it comes back new and empty,
+   * and refused data's record goes), 'migrated' when `migrate` upgraded it (a change to save).
+   */
+  async reload (session: Session, log: FastifyBaseLogger, request?: FastifyRequest): Promise<Admission> {
     const id = session.isNew ? null : session.id
     const found = id === null ? null : await this.guard.call<Session | null>('load', id, request)
-    if (found === null || this.#timeouts.isExpired(found, Date.now())) {
-      internals.adopt(session, new Session())
-      return false
+    let admitted: Admission = 'rejected'
+    if (found !== null && !this.#timeouts.isExpired(found, Date.now())) {
+      found.id ??= id
+      internals.adopt(session, found)
+      // Admitted on the session itself: a migration's changes must survive to its save.
+      admitted = this.#options.dataSchema?.admit(session, log) ?? 'valid'
+      if (admitted === 'rejected') await this.discard(id as string, request)
     }
-    found.id ??= id
-    internals.adopt(session, found)
-    return true
+    if (admitted === 'rejected') internals.adopt(session, new Session())
+    return admitted
   }
 
   /** `session.save()` in a route: the end-of-request write, now; headers go on the raw response too. */
@@ -272,6 +285,8 @@ export class SessionLifecycle {
     const lifetimeChanged = internals.keyChanged(session, MAX_AGE_KEY)
     const now = Date.now()
     this.prepareSave(session, now)
+    // A login (a new session with a user, or a change of user) under maxSessionsPerUser; one check when the cap is off.
+    const login = this.cap === null ? null : this.cap.loginOf(session, wasNew)
     let saving: MaybePromise<string>
     try {
       saving = this.guard.call<string>('save', session, state.request)
@@ -288,7 +303,9 @@ export class SessionLifecycle {
         return this.#resend(state, session, now)
       }
     })
-    return isThenable(saved) ? saved.catch((error: unknown) => this.#refused(state, session, error)) : saved
+    const done = isThenable(saved) ? saved.catch((error: unknown) => this.#refused(state, session, error)) : saved
+    // The cap after the login's save (its cookie is set: the login stands even if this fails) and before the response.
+    return login === null ? done : then(done, () => (this.cap as SessionCap).afterSave(login, session, state.request))
   }
 
   /** FST_SESSION_GONE: the factory refused a rotation of a session whose user was signed out everywhere since its load. */

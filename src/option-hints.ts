@@ -63,6 +63,10 @@ export function optionHints (options: Record<string, unknown>, shape: OptionShap
     if (shape.keys.includes(key)) continue
     hints.set(`/${pointer(key)}`, PEER_OPTIONS[key] === undefined ? 'is not an option' : `is not an option: ${PEER_OPTIONS[key]}`)
   }
+  const cap = options.maxSessionsPerUser
+  if (cap !== undefined && !(Number.isInteger(cap) && (cap as number) >= 1)) {
+    hints.set('/maxSessionsPerUser', 'must be a whole number of at least 1: how many sessions each user keeps signed in at once (leave it out for no limit)')
+  }
   if (isRecord(options.cookie)) {
     for (const [path, message] of cookieHints(options.cookie, shape)) hints.set(path, message)
   }

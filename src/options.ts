@@ -7,6 +7,7 @@ import type { SessionFactory } from './factory.js'
 import { generateId } from './id.js'
 import { optionHints, type OptionShape } from './option-hints.js'
 import { MAX_AGE_LIMIT } from './session.js'
+import { capPolicy, type CapPolicy } from './session-cap.js'
 import { userReader, type UserReader } from './user.js'
 
 // RFC 6265 §4.1.1: a cookie name is an RFC 2616 token.
@@ -70,7 +71,9 @@ export const optionsSchema = Type.Object({
   /** The session data's TypeBox schema: checked before every save and after every load. */
   schema: Type.Optional(Type.Unsafe<TSchema>(Type.Object({}))),
   /** Upgrades loaded data that fails `schema`: `(data, errors) => data | null` (null: the session is treated as expired). */
-  migrate: Type.Optional(Type.Unsafe<Migrate>(Type.Function([Type.Any(), Type.Any()], Type.Any())))
+  migrate: Type.Optional(Type.Unsafe<Migrate>(Type.Function([Type.Any(), Type.Any()], Type.Any()))),
+  /** How many live sessions a user keeps (needs `userKey` and a factory with a user index): a login ends the least recently seen beyond it. */
+  maxSessionsPerUser: Type.Optional(Type.Integer({ minimum: 1 }))
 }, { additionalProperties: false })
 
 export type SessionPluginOptions = Static<typeof optionsSchema>
@@ -81,7 +84,7 @@ export type ResolvedCookieOptions = Required<Pick<CookieOptions, 'name' | 'path'
   { [K in 'domain' | 'partitioned' | 'priority' | 'maxAge']-?: CookieOptions[K] | undefined }
 
 /** The options once checked and defaulted: the schema's own keys as they are, and what registration makes of the others. */
-export type ResolvedOptions = Required<Omit<SessionPluginOptions, 'factory' | 'secret' | 'cookie' | 'userKey' | 'skip' | 'schema' | 'migrate'>> & {
+export type ResolvedOptions = Required<Omit<SessionPluginOptions, 'factory' | 'secret' | 'cookie' | 'userKey' | 'skip' | 'schema' | 'migrate' | 'maxSessionsPerUser'>> & {
   factory: SessionFactory<any>
   secrets: string[]
   cookie: ResolvedCookieOptions
@@ -91,6 +94,8 @@ export type ResolvedOptions = Required<Omit<SessionPluginOptions, 'factory' | 's
   skip: ((request: FastifyRequest) => boolean) | undefined
   /** The `schema` option, compiled (with `migrate`), or null. */
   dataSchema: DataSchema | null
+  /** The `maxSessionsPerUser` option with what it reads of `userKey`, or null. */
+  sessionCap: CapPolicy | null
 }
 
 export { generateId }
@@ -115,7 +120,7 @@ export const defaults = {
   decorator: 'session',
   storeTimeout: 5_000,
   idGenerator: generateId
-} as const satisfies Omit<ResolvedOptions, 'factory' | 'secrets' | 'userOf' | 'skip' | 'dataSchema'>
+} as const satisfies Omit<ResolvedOptions, 'factory' | 'secrets' | 'userOf' | 'skip' | 'dataSchema' | 'sessionCap'>
 
 const checkOptions = Compile(optionsSchema)
 
@@ -145,7 +150,8 @@ export function resolveOptions (options: unknown): ResolvedOptions {
     idGenerator: options.idGenerator ?? defaults.idGenerator,
     userOf: options.userKey === undefined ? undefined : userReader(options.userKey),
     skip: options.skip as ResolvedOptions['skip'],
-    dataSchema: options.schema === undefined ? null : new DataSchema(options.schema, options.migrate)
+    dataSchema: options.schema === undefined ? null : new DataSchema(options.schema, options.migrate),
+    sessionCap: capPolicy(options.maxSessionsPerUser, options.userKey, options.factory)
   }
 }
 

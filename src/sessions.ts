@@ -3,6 +3,7 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { IdChanged, NoUserIndex, SessionGone } from './errors.js'
 import type { IndexedSession } from './factory.js'
 import type { SessionLifecycle } from './lifecycle.js'
+import type { SessionCap } from './session-cap.js'
 import { Session, internals, type SessionData, type SessionOwner } from './session.js'
 import { normalUserId } from './user.js'
 
@@ -44,7 +45,10 @@ export class Sessions<D extends object = SessionData> {
     this.#detached = {
       saveNow: (session) => this.#saveDetached(session),
       // One that was ended comes back new and empty; with no reply, no cookie can change.
-      reloadNow: async (session) => { await lifecycle.reload(session) }
+      // A migrated one is saved back now, as load() does: no route will.
+      reloadNow: async (session) => {
+        if (await lifecycle.reload(session, log) === 'migrated') await this.#saveDetached(session).catch(unlessIdChanged)
+      }
     }
   }
 
@@ -122,7 +126,9 @@ export class Sessions<D extends object = SessionData> {
   async cookieFor (data: Partial<D>): Promise<string> {
     const session = new Session<any>(data)
     this.#lifecycle.prepareSave(session, Date.now())
+    const login = this.#lifecycle.cap === null ? null : this.#lifecycle.cap.loginOf(session, true)
     const id = await this.#lifecycle.guard.call<string>('save', session)
+    if (login !== null) await this.#capAfterSave(login, session, id)
     return `${this.#lifecycle.cookie.name}=${encodeURIComponent(this.#lifecycle.cookie.sign(id))}`
   }
 
@@ -152,13 +158,21 @@ export class Sessions<D extends object = SessionData> {
     if (internals.regenerated(session)) throw new IdChanged('regenerate()')
     if (!session.isModified && !internals.outdated(session)) return
     this.#lifecycle.prepareSave(session, Date.now())
+    const login = this.#lifecycle.cap === null ? null : this.#lifecycle.cap.loginOf(session, false)
     const saved = await this.#lifecycle.guard.call<string>('save', session)
     if (saved !== id) throw new IdChanged('this factory')
     // A store-backed factory leaves a record ended meanwhile (sign out everywhere) gone: say so.
     if (!this.#lifecycle.capabilities.stateless && await this.#lifecycle.guard.call<Session | null>('load', id) === null) {
       throw new SessionGone()
     }
+    if (login !== null) return await this.#capAfterSave(login, session, saved)
     internals.markSaved(session, saved)
+  }
+
+  /** `maxSessionsPerUser` after a login's save, once the save stands (marked saved): a failure rejects, the save stays. */
+  async #capAfterSave (login: string, session: Session, id: string): Promise<void> {
+    internals.markSaved(session, id)
+    await (this.#lifecycle.cap as SessionCap).afterSave(login, session)
   }
 }
 

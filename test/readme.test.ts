@@ -361,6 +361,24 @@ export { app }
     }
   },
 
+  'max-sessions': {
+    prelude: BARE_APP + `import sessionPlugin, { MemoryFactory } from 'fastify-session-factory'
+const factory = new MemoryFactory()
+const secret = process.env.SESSION_SECRET!
+`,
+    epilogue: 'export { app }\n',
+    async check (t, load) {
+      const { app } = await load()
+      t.teardown(() => app.close())
+      const logins: string[] = []
+      for (let i = 0; i < 4; i++) logins.push(await sessionCookie(app, { userId: 'ada' }))
+      t.equal((await app.sessions.list('ada')).length, 3, 'the fourth login ended one of the three before it')
+      t.ok(await app.sessions.load(logins[3]), 'the new session survives')
+      const left = await Promise.all(logins.slice(0, 3).map(async (cookie) => await app.sessions.load(cookie) !== null))
+      t.equal(left.filter(Boolean).length, 2)
+    }
+  },
+
   websocket: {
     prelude: APP_WITH_SESSION,
     epilogue: 'await app.listen({ port: 0, host: \'127.0.0.1\' })\nexport { app }\n',

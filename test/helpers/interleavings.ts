@@ -111,6 +111,12 @@ export class Gates {
     }
   }
 
+  /** Waits until a call of `step` waits at its gate, without opening it. */
+  async parked (step: Step): Promise<void> {
+    const actor = step.slice(0, step.indexOf(':'))
+    while (!(this.#parked.get(actor) ?? []).some((entry) => entry.step === step)) await this.#changed
+  }
+
   /** Opens every gate: whatever is parked, and every later call, goes through. */
   openAll (): void {
     for (const [actor, parked] of this.#parked) {

@@ -54,7 +54,7 @@ export const storesUnderTest: StoreUnderTest[] = [
       const pool = sharedPool()
       const table = uniqueName('feature')
       t.teardown(async () => {
-        await pool.query(`DROP TABLE IF EXISTS "${table}"`)
+        await pool.query(`DROP TABLE IF EXISTS "${table}", "${table}_users"`)
         await pool.end()
       })
       return () => new PostgresFactory({ pool, table, createTable: true, sweepInterval: 0 })

@@ -28,6 +28,8 @@ expectType<number | undefined>()(({} as SessionPluginOptions).idleTimeout)
 expectType<'lax' | 'strict' | 'none' | undefined>()(({} as NonNullable<SessionPluginOptions['cookie']>).sameSite)
 expectType<boolean | 'auto' | undefined>()(({} as NonNullable<SessionPluginOptions['cookie']>).secure)
 expectType<string | string[]>()(({} as SessionPluginOptions).secret)
+expectType<number | undefined>()(({} as SessionPluginOptions).maxSessionsPerUser)
+app.register(sessionPlugin, { factory, secret, userKey: 'userId', maxSessionsPerUser: 3 })
 
 // @ts-expect-error idleTimeout is a number of seconds
 app.register(sessionPlugin, { factory, secret, idleTimeout: '1h' })
@@ -49,3 +51,5 @@ app.register(sessionPlugin, { factory: { load: async () => null }, secret })
 app.register(sessionPlugin, { factory, secret, idGenerator: () => 42 })
 // @ts-expect-error rolling is a boolean
 app.register(sessionPlugin, { factory, secret, rolling: 'yes' })
+// @ts-expect-error maxSessionsPerUser is a number
+app.register(sessionPlugin, { factory, secret, userKey: 'userId', maxSessionsPerUser: '3' })
