@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, type KeyObject } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import { InvalidOptions } from '../errors.js'
-import type { SessionFactory } from '../factory.js'
+import type { FactoryCapabilities, SessionFactory } from '../factory.js'
 import { randomSlice } from '../random.js'
 import { Session, type SessionData } from '../session.js'
 
@@ -167,6 +167,8 @@ class OpenedSeals {
  * the value the plugin puts in the cookie. Nothing is stored, so nothing can be revoked early.
  */
 export class SealedCookieFactory<D extends object = SessionData> implements SessionFactory<D> {
+  /** Nothing stored; an id is an AES-GCM seal, so the cookie needs no HMAC over it. */
+  readonly capabilities: FactoryCapabilities = { stateless: true, selfAuthenticatingIds: true }
   readonly #keys: Key[]
   readonly #sealer: Key
   readonly #opened: OpenedSeals | null
