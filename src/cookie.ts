@@ -3,6 +3,7 @@ import { Signer } from '@fastify/cookie'
 import { LRUCache } from 'lru-cache'
 import { CookieTooLarge } from './errors.js'
 import { HmacSha256 } from './hmac.js'
+import { isCookieSafe } from './id.js'
 import type { ResolvedCookieOptions } from './options.js'
 
 /** Browsers keep a cookie of at most this many bytes (RFC 6265 §6.1 asks for at least 4096). */
@@ -57,6 +58,12 @@ export class SessionCookie {
   readonly #options: ResolvedCookieOptions
   /** The factory's ids authenticate themselves (AEAD seals): the cookie carries them unsigned. */
   readonly #selfAuthenticating: boolean
+  /**
+   * The attributes of a line without Max-Age (a browser-session cookie), over http and https:
+   * serialized by @fastify/cookie once, not per response (its serializer checks every attribute
+   * again each time).
+   */
+  readonly #attributesLine: [string | null, string | null] = [null, null]
 
   constructor (fastify: FastifyInstance, options: ResolvedCookieOptions, secrets: string[], selfAuthenticating = false, verifiedMax = VERIFIED_MAX) {
     this.name = options.name
@@ -113,14 +120,26 @@ export class SessionCookie {
 
   /** The Set-Cookie line for a signed value; throws when browsers would drop it for its size. */
   serialize (signed: string, https: boolean, now: number, maxAge: number | undefined): string {
-    const options = this.#attributes(https)
-    if (maxAge !== undefined) {
-      options.maxAge = maxAge
-      options.expires = new Date(now + maxAge * 1000)
+    const value = encodeValue(signed)
+    let line: string
+    // The value checked as @fastify/cookie's serializer checks it; one it refuses goes to it, to throw there.
+    if (maxAge === undefined && isCookieSafe(value)) {
+      line = `${this.name}=${value}${this.#attributesLine[https ? 1 : 0] ?? this.#cacheAttributes(https)}`
+    } else {
+      const options = this.#attributes(https)
+      if (maxAge !== undefined) {
+        options.maxAge = maxAge
+        options.expires = new Date(now + maxAge * 1000)
+      }
+      line = this.#fastify.serializeCookie(this.name, signed, options)
     }
-    const line = this.#fastify.serializeCookie(this.name, signed, options)
     if (line.length > MAX_COOKIE_BYTES) throw new CookieTooLarge(line.length, MAX_COOKIE_BYTES)
     return line
+  }
+
+  #cacheAttributes (https: boolean): string {
+    const empty = this.#fastify.serializeCookie(this.name, '', this.#attributes(https))
+    return (this.#attributesLine[https ? 1 : 0] = empty.slice(this.name.length + 1))
   }
 
   /** The Set-Cookie line that removes the cookie (same name, path and domain). */
