@@ -11,6 +11,7 @@ export type ServerKind =
   | 'bare'
   | 'floor-redis'
   | 'floor-sealed'
+  | 'floor-new-session'
 
 /** ours, the library we are weighed against, and the floor: what the server does at the least. */
 export type Side = 'ours' | 'peer' | 'floor'
@@ -53,7 +54,8 @@ export const FLOOD_VISITORS = 250_000
 export const floorNames: Partial<Record<ServerKind, string>> = {
   bare: 'fastify (no session)',
   'floor-redis': 'Redis floor (apps.ts floorRedis)',
-  'floor-sealed': 'AES-256-GCM floor (apps.ts floorSealed)'
+  'floor-sealed': 'AES-256-GCM floor (apps.ts floorSealed)',
+  'floor-new-session': 'new-session floor (apps.ts floorNewSession)'
 }
 
 const SESSION_MEMORY = { ours: 'ours-memory', peer: 'peer-session-memory', peerName: '@fastify/session (MemoryStore)', needs: 'MemoryFactory', floor: 'bare' } as const
@@ -65,7 +67,8 @@ const SECURE_SESSION = { ours: 'ours-sealed', peer: 'peer-secure-session', peerN
 // (libsodium, native), every factory close to its floor.
 export const scenarios: Scenario[] = [
   { name: 'memory.returning', ...SESSION_MEMORY, path: '/', returning: true, redis: false, unit: 'req/s', target: { kind: 'ratio', against: 'floor', min: 0.85 } },
-  { name: 'memory.new', ...SESSION_MEMORY, path: '/', returning: false, redis: false, unit: 'req/s', target: { kind: 'ratio', against: 'floor', min: 0.80 } },
+  // A new session's floor does its unavoidable work: an id, its signature, the Set-Cookie, a bounded entry.
+  { name: 'memory.new', ...SESSION_MEMORY, floor: 'floor-new-session', path: '/', returning: false, redis: false, unit: 'req/s', target: { kind: 'ratio', against: 'floor', min: 0.90 } },
   { name: 'redis.returning', ...SESSION_REDIS, path: '/', returning: true, unit: 'req/s', target: { kind: 'ratio', against: 'floor', min: 0.95 } },
   { name: 'redis.new', ...SESSION_REDIS, path: '/', returning: false, unit: 'req/s' },
   { name: 'postgres.returning', ...SESSION_POSTGRES, path: '/', returning: true, unit: 'req/s' },

@@ -43,7 +43,8 @@ export class SessionLifecycle {
     this.capabilities = resolveCapabilities(options.factory)
     this.guard = new FactoryGuard(options.factory, options.storeTimeout)
     this.#touches = typeof options.factory.touch === 'function'
-    this.cookie = new SessionCookie(fastify, options.cookie, options.secrets)
+    // A self-authenticating factory's ids go in the cookie without an HMAC.
+    this.cookie = new SessionCookie(fastify, options.cookie, options.secrets, this.capabilities.selfAuthenticatingIds)
     this.slot = slot
     this.cap = options.sessionCap === null ? null : new SessionCap(this.guard, options.sessionCap)
     this.#timeouts = new Timeouts(options.idleTimeout, options.absoluteTimeout)

@@ -98,7 +98,8 @@ for (const under of factoriesUnderTest) {
       app.inject({ method: 'POST', url, headers: value === undefined ? {} : { cookie: `sid=${encodeURIComponent(value)}` } })
     const get = (url: string, value?: string, on = app): Promise<LightMyRequestResponse> =>
       on.inject({ method: 'GET', url, headers: value === undefined ? {} : { cookie: `sid=${encodeURIComponent(value)}` } })
-    const idOf = (value: string): string => value.slice(0, value.lastIndexOf('.'))
+    // A self-authenticating id (a seal) goes unsigned: the value is the id.
+    const idOf = (value: string): string => value.includes('.') ? value.slice(0, value.lastIndexOf('.')) : value
 
     const created = assertPrivate(t, await post('/set'), 'a new session', 'set')
     trap.rememberCookie(created)

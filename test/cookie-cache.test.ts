@@ -28,7 +28,7 @@ t.test('a value signed with an older secret is reported for renewal every time',
 })
 
 t.test('the cache is bounded: the oldest value goes, and is verified again when it returns', async (t) => {
-  const cookie = new SessionCookie(app, cookieOptions, [SECRET], 2)
+  const cookie = new SessionCookie(app, cookieOptions, [SECRET], false, 2)
   const values = ['a', 'b', 'c'].map((id) => cookie.sign(id))
   // A cached answer is the very object the first check made; a fresh check makes a new one.
   const first = cookie.unsign(values[0] as string)

@@ -260,3 +260,26 @@ t.test('a cookie\'s signature is checked in constant time (@fastify/cookie\'s Si
   t.same((await app.inject({ url: '/read', headers: { cookie: forged } })).json().data, {}, 'a forged signature is refused')
   t.ok(compared.length > 0 && compared.every((length) => length === 43), 'by a constant-time comparison of the two base64 HMACs')
 })
+
+t.test('a self-authenticating factory of your own: its ids go out as they are, escaped; one that cannot go in a cookie fails the save', async (t) => {
+  const stored = new Map<string, Session>()
+  const factory: SessionFactory = {
+    capabilities: { selfAuthenticatingIds: true },
+    load: (id) => stored.get(id) ?? null,
+    save (session) {
+      const id = String(session.get('id'))
+      stored.set(id, Session.fromJSON({ id, data: { ...session.data }, createdAt: session.createdAt, touchedAt: session.touchedAt, expiresAt: session.expiresAt }))
+      return id
+    }
+  }
+  const app = await buildApp({ factory })
+  t.teardown(() => app.close())
+  const escaped = await app.inject({ method: 'POST', url: '/set', payload: { id: '50%.off' } })
+  t.equal(escaped.statusCode, 200)
+  t.match(setCookies(escaped)[0], /^sid=50%25\.off; Path=\/; HttpOnly; SameSite=Lax$/, 'no signature; % escaped as @fastify/cookie reads it back')
+  const back = await app.inject({ url: '/read', headers: { cookie: 'sid=50%25.off' } })
+  t.same(back.json().data, { id: '50%.off' }, 'the id with a dot opens as it is (no secret signed it)')
+  const refused = await app.inject({ method: 'POST', url: '/set', payload: { id: 'semi;colon' } })
+  t.equal(refused.statusCode, 500, 'the serializer refuses it')
+  t.same(setCookies(refused), [])
+})

@@ -422,8 +422,8 @@ t.test('a reseal with a rotated SealedCookieFactory key waits for a response sha
   const cookie = sessionCookie(await before.inject({ method: 'POST', url: '/set', payload: { user: 'ada' } })) as string
   const app = await cacheApp(t, { factory: new SealedCookieFactory({ keys: [newKey, oldKey] }) })
   const opensWithNewKeyOnly = async (value: string | undefined): Promise<boolean> => {
-    const unsigned = new Signer(SECRET).unsign(value ?? '')
-    return unsigned.valid && (await new SealedCookieFactory({ keys: newKey }).load(unsigned.value as string))?.get('user') === 'ada'
+    // A seal authenticates itself: the cookie carries it unsigned.
+    return value !== undefined && (await new SealedCookieFactory({ keys: newKey }).load(value))?.get('user') === 'ada'
   }
 
   for (const cc of [PUBLIC, 's-maxage=600']) {

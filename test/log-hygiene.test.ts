@@ -77,14 +77,17 @@ for (const under of factoriesUnderTest) {
     await app.inject({ method: 'GET', url: '/read', headers: { cookie } })
     await app.inject({ method: 'GET', url: '/read', headers: { cookie: first } }) // stale
     await app.inject({ method: 'GET', url: '/read', headers: { cookie: `sid=${value}x` } }) // forged
-    await app.inject({ method: 'GET', url: '/read', headers: { cookie: remember(signId(value.slice(0, value.lastIndexOf('.')), OLD_SECRET)) } })
+    // A self-authenticating id (a seal) goes unsigned: the value is the id.
+    const id = value.includes('.') ? value.slice(0, value.lastIndexOf('.')) : value
+    await app.inject({ method: 'GET', url: '/read', headers: { cookie: remember(signId(id, OLD_SECRET)) } })
     clock.advance(601_000)
     await app.inject({ method: 'GET', url: '/read', headers: { cookie } }) // expired
     const again = remember(cookieValueIn((await app.inject({ method: 'POST', url: '/login', payload: { user: SECRET_USER } })).headers['set-cookie']))
     await app.inject({ method: 'POST', url: '/logout', headers: { cookie: again } })
 
     t.ok(trap.lines.some((line) => line.includes('"level":20')), 'debug lines were logged (the fallbacks say why)')
-    t.ok(trap.secretCount > 10, `${trap.secretCount} secrets watched`)
+    // An unsigned cookie (a seal) is one string where a signed one is three: value, encoded, id.
+    t.ok(trap.secretCount >= 8, `${trap.secretCount} secrets watched`)
     t.same(trap.leaks(), [], 'no session id, cookie value or session value reached the log')
   })
 

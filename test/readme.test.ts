@@ -233,7 +233,8 @@ export { app }
       }
       t.teardown(() => app.close())
       const jar = await countsVisits(t, app)
-      t.ok((jar.cookie as string).length > 150, 'the cookie carries the sealed session, not an id')
+      // A seal of { counter: 1 } is ~120 characters, unsigned; an id with its signature ~90.
+      t.ok((jar.cookie as string).length > 110, 'the cookie carries the sealed session, not an id')
 
       // Nothing was kept on the server: another app with the same keys reads the cookie.
       const other = Fastify()

@@ -1,30 +1,33 @@
-// SealedCookieFactory behind the plugin: the session lives in the signed cookie and nowhere else.
+// SealedCookieFactory behind the plugin: the session lives in the cookie, sealed, and nowhere else.
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Signer } from '@fastify/cookie'
 import type { LightMyRequestResponse } from 'fastify'
 import t from 'tap'
 import { SealedCookieFactory, Session } from '../../src/index.js'
-import { Client, SECRET, buildApp, setCookies, type Options } from '../helpers/app.js'
+import { Client, OLD_SECRET, SECRET, buildApp, sessionCookie, setCookies, type Options } from '../helpers/app.js'
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
-const signer = new Signer(SECRET)
 
 function sealedApp (keys: Buffer | Buffer[], options: Options = {}): ReturnType<typeof buildApp> {
   return buildApp({ factory: new SealedCookieFactory({ keys }), ...options })
 }
 
-/** The sealed value inside the response's signed session cookie. */
+/** The sealed value in the response's session cookie: the seal itself, no HMAC over it. */
 function sealedOf (response: LightMyRequestResponse, name = 'sid'): string {
-  const cookie = response.cookies.find((c) => c.name === name)
-  const result = signer.unsign(cookie?.value ?? '')
-  if (!result.valid) throw new Error('no validly signed session cookie in the response')
-  return result.value as string
+  const value = response.cookies.find((c) => c.name === name)?.value ?? ''
+  if (value === '' || value.includes('.')) throw new Error('no unsigned sealed session cookie in the response')
+  return value
 }
 
-/** A Cookie header that carries `sealed`, signed as the plugin would. */
+/** A Cookie header that carries `sealed` as the plugin writes it: unsigned. */
 function cookieFor (sealed: string): string {
-  return `sid=${signer.sign(sealed)}`
+  return `sid=${sealed}`
+}
+
+/** A Cookie header that carries `sealed` as releases before 0.2 wrote it: signed as @fastify/cookie signs. */
+function signedCookieFor (sealed: string, secret = SECRET): string {
+  return `sid=${encodeURIComponent(new Signer(secret).sign(sealed))}`
 }
 
 /** A seal made directly, with timestamps the plugin would never write: the past, on demand. */
@@ -51,7 +54,7 @@ t.test('the whole session travels in the cookie: a second instance with the same
   t.equal((await other.get('/')).json().visits, 2)
 })
 
-t.test('tampering with any character of the seal, under a valid signature, gives a fresh session', async (t) => {
+t.test('tampering with any character of the seal gives a fresh session, unsigned or under a valid signature', async (t) => {
   const keys = randomBytes(32)
   const app = await sealedApp(keys)
   t.teardown(() => app.close())
@@ -61,9 +64,11 @@ t.test('tampering with any character of the seal, under a valid signature, gives
   for (let i = 0; i < sealed.length; i++) {
     const next = ALPHABET[(ALPHABET.indexOf(sealed[i]!) + 1) % ALPHABET.length]
     const tampered = sealed.slice(0, i) + next + sealed.slice(i + 1)
-    const response = await app.inject({ url: '/read', headers: { cookie: cookieFor(tampered) } })
-    statuses.add(response.statusCode)
-    if (response.json().data.user !== undefined) leaked++
+    for (const cookie of [cookieFor(tampered), signedCookieFor(tampered)]) {
+      const response = await app.inject({ url: '/read', headers: { cookie } })
+      statuses.add(response.statusCode)
+      if (response.json().data.user !== undefined) leaked++
+    }
   }
   t.same([...statuses], [200], 'never a 5xx')
   t.equal(leaked, 0, 'no variant opened')
@@ -238,4 +243,74 @@ t.test('login regenerates: a new seal; with data kept, the absolute timeout runs
   const session = await new SealedCookieFactory({ keys }).load(sealedOf(response))
   t.same({ ...session!.data }, { cart: [1], user: 'ada' })
   t.ok(session!.createdAt <= Date.now() - 3_600_000, 'createdAt (an hour ago) survives the rotation with the cart')
+})
+
+t.test('the cookie carries the seal without an HMAC: the seal authenticates itself', async (t) => {
+  const keys = randomBytes(32)
+  const app = await sealedApp(keys)
+  t.teardown(() => app.close())
+  const response = await app.inject({ method: 'POST', url: '/set', payload: { user: 'ada' } })
+  const value = response.cookies.find((c) => c.name === 'sid')?.value as string
+  t.notOk(value.includes('.'), 'no signature after the seal')
+  t.equal((await new SealedCookieFactory({ keys }).load(value))?.get('user'), 'ada', 'the value is the seal itself')
+  const again = await app.inject({ url: '/read', headers: { cookie: cookieFor(value) } })
+  t.same(again.json().data, { user: 'ada' })
+  t.same(setCookies(again), [], 'an unchanged session sends no cookie')
+})
+
+t.test('a sealed cookie signed as earlier releases did still opens, data intact, and is re-issued unsigned', async (t) => {
+  const keys = randomBytes(32)
+  const app = await sealedApp(keys, { secret: [SECRET, OLD_SECRET] })
+  t.teardown(() => app.close())
+  const sealed = sealedOf(await app.inject({ method: 'POST', url: '/set', payload: { user: 'ada', cart: [1, 2] } }))
+  for (const secret of [SECRET, OLD_SECRET]) {
+    const read = await app.inject({ url: '/read', headers: { cookie: signedCookieFor(sealed, secret) } })
+    t.same(read.json().data, { user: 'ada', cart: [1, 2] }, 'opens, signed with any configured secret')
+    t.equal(setCookies(read).length, 1, 'an unchanged session gets its cookie again')
+    t.equal(sealedOf(read), sealed, 'the same seal, now unsigned')
+    const untouched = await app.inject({ url: '/untouched', headers: { cookie: signedCookieFor(sealed, secret) } })
+    t.equal(sealedOf(untouched), sealed, 'even on a route that never reads the session')
+    const counted = await app.inject({ method: 'POST', url: '/set', payload: { visits: 3 }, headers: { cookie: signedCookieFor(sealed, secret) } })
+    t.same((await new SealedCookieFactory({ keys }).load(sealedOf(counted)))?.data, { user: 'ada', cart: [1, 2], visits: 3 }, 'a change reseals, unsigned')
+  }
+  const unknown = await app.inject({ url: '/read', headers: { cookie: signedCookieFor(sealed, 'a-secret-this-app-never-had-0123456789abcdef') } })
+  t.same(unknown.json().data, {}, 'signed with a secret the app does not have: the whole value is no seal, a fresh session')
+})
+
+t.test('garbage or a forged unsigned value gives a fresh session, never an error', async (t) => {
+  const keys = randomBytes(32)
+  const app = await sealedApp(keys)
+  t.teardown(() => app.close())
+  const sealed = sealedOf(await app.inject({ method: 'POST', url: '/set', payload: { user: 'ada' } }))
+  const forged = new SealedCookieFactory({ keys: randomBytes(32) }).save(new Session({ user: 'eve' }))
+  for (const value of ['', 'x', '.', 'a.b', `${sealed}.`, `.${sealed}`, `${sealed}.${sealed}`, sealed.slice(1), forged, '%25', encodeURIComponent('\u00e9')]) {
+    const response = await app.inject({ url: '/read', headers: { cookie: `sid=${value}` } })
+    t.equal(response.statusCode, 200, 'a fresh session')
+    t.same(response.json().data, {})
+  }
+})
+
+t.test('a factory whose ids do not authenticate themselves (memory) still refuses an unsigned id', async (t) => {
+  const app = await buildApp()
+  t.teardown(() => app.close())
+  const cookie = sessionCookie(await app.inject({ method: 'POST', url: '/set', payload: { user: 'ada' } })) as string
+  t.same((await app.inject({ url: '/read', headers: { cookie } })).json().data, { user: 'ada' }, 'signed: opens')
+  const bare = decodeURIComponent(cookie).replace(/\.[^.]*$/, '')
+  t.not(bare, decodeURIComponent(cookie))
+  t.same((await app.inject({ url: '/read', headers: { cookie: bare } })).json().data, {}, 'the id without its signature: a fresh session')
+  t.equal(await app.sessions.load(bare), null)
+})
+
+t.test('app.sessions: load() opens an unsigned or an old signed sealed cookie; cookieFor() answers it unsigned', async (t) => {
+  const keys = randomBytes(32)
+  const app = await sealedApp(keys)
+  t.teardown(() => app.close())
+  const header = await app.sessions.cookieFor({ user: 'ada' })
+  const sealed = header.slice('sid='.length)
+  t.notOk(sealed.includes('.'), 'no signature')
+  t.equal((await app.inject({ url: '/read', headers: { cookie: header } })).json().data.user, 'ada', 'a route opens it')
+  t.equal((await app.sessions.load(header))?.get('user'), 'ada')
+  t.equal((await app.sessions.load(signedCookieFor(sealed)))?.get('user'), 'ada', 'the earlier signed form opens too')
+  t.equal(await app.sessions.load('sid=garbage'), null)
+  t.equal(await app.sessions.load(`sid=${sealed.slice(0, -2)}`), null)
 })
