@@ -1,24 +1,11 @@
 import t from 'tap'
-import Fastify from 'fastify'
-import sessionPlugin, { MemoryFactory, optionsSchema } from '../src/index.js'
+import { MemoryFactory, optionsSchema } from '../src/index.js'
 import { defaults, resolveOptions } from '../src/options.js'
 import { SECRET } from './helpers/app.js'
+import { registrationError } from './helpers/registration.js'
 
 const factory = new MemoryFactory()
 const base = { factory, secret: SECRET }
-
-async function registrationError (options: unknown): Promise<Error & { code?: string }> {
-  const app = Fastify()
-  try {
-    await app.register(sessionPlugin, options as never)
-    await app.ready()
-  } catch (error) {
-    return error as Error & { code?: string }
-  } finally {
-    await app.close()
-  }
-  throw new Error('registration should have failed')
-}
 
 t.test('defaults are applied in one place', async (t) => {
   const resolved = resolveOptions(base)

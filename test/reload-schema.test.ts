@@ -6,27 +6,16 @@
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { Type } from 'typebox'
-import type { Migrate, SessionFactory } from '../src/index.js'
+import type { SessionFactory } from '../src/index.js'
 import { Client, buildApp, sessionIdOf, setCookies, type Options } from './helpers/app.js'
 import type { TapTest } from './helpers/redis.js'
+import { renameUser, stored } from './helpers/schema-releases.js'
 import { storesUnderTest } from './helpers/stores.js'
 
 const schema = Type.Object({
   user: Type.Optional(Type.String({ minLength: 1 })),
   counter: Type.Optional(Type.Integer({ minimum: 0 }))
 }, { additionalProperties: false })
-
-/** The old release's shape: `name` where the new one has `user`. */
-const renameUser: Migrate = (data) => {
-  if (typeof data.name !== 'string') return null
-  const { name, ...rest } = data
-  return { ...rest, user: name }
-}
-
-async function stored (factory: SessionFactory<any>, id: string): Promise<Record<string, unknown> | null> {
-  const session = await factory.load(id)
-  return session === null ? null : { ...session.data }
-}
 
 /** The old release and the new one on one store; the new one's /reload route lets the old rewrite the session, then reloads it. */
 async function releases (t: TapTest, factory: SessionFactory<any>, options: Options): Promise<{ old: FastifyInstance, next: FastifyInstance }> {

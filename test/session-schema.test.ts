@@ -9,6 +9,7 @@ import sessionPlugin, { MemoryFactory, type Migrate, type SessionFactory } from 
 import { Client, SECRET, buildApp, sessionIdOf, setCookies } from './helpers/app.js'
 import { LogTrap } from './helpers/log-trap.js'
 import type { TapTest } from './helpers/redis.js'
+import { renameUser, stored } from './helpers/schema-releases.js'
 import { storesUnderTest } from './helpers/stores.js'
 
 const schema = Type.Object({
@@ -16,19 +17,6 @@ const schema = Type.Object({
   counter: Type.Optional(Type.Integer({ minimum: 0 })),
   cart: Type.Optional(Type.Array(Type.String()))
 }, { additionalProperties: false })
-
-/** The old release's shape: `name` where the new one has `user`. */
-const renameUser: Migrate = (data) => {
-  if (typeof data.name !== 'string') return null
-  const { name, ...rest } = data
-  return { ...rest, user: name }
-}
-
-/** The store's record for a session id, read through the factory itself: its data, or null. */
-async function stored (factory: SessionFactory<any>, id: string): Promise<Record<string, unknown> | null> {
-  const session = await factory.load(id)
-  return session === null ? null : { ...session.data }
-}
 
 async function release (t: TapTest, factory: SessionFactory<any>, options: Record<string, unknown> = {}, logger?: LogTrap): Promise<FastifyInstance> {
   const app = logger === undefined
