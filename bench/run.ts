@@ -162,7 +162,8 @@ async function measureOnce (scenario: Scenario, side: Side, ctx: Context, label:
     if (scenario.flood === undefined && settings.warmup > 0) {
       // On a slow or busy machine a timed warm-up may be too few requests for the JIT to settle.
       const warm = await fire({ ...base, duration: settings.warmup })
-      if (warm.requests < MIN_WARMUP_REQUESTS) await fire({ ...base, amount: MIN_WARMUP_REQUESTS - warm.requests })
+      // autocannon refuses fewer requests than connections.
+      if (warm.requests < MIN_WARMUP_REQUESTS) await fire({ ...base, amount: Math.max(MIN_WARMUP_REQUESTS - warm.requests, settings.connections) })
     }
     const before = await snapshot(server, redis)
     if (profileDir !== undefined) server.profileStart()
