@@ -3,23 +3,18 @@
 // answers null for anything that is not a Cookie header or a request carrying one; a session held
 // outside a route (a socket) that was ended by endAll cannot be saved quietly.
 import { inspect } from 'node:util'
-import Fastify, { type FastifyInstance } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import t from 'tap'
-import sessionPlugin, { MemoryFactory, RedisFactory, type SessionFactory } from '../src/index.js'
-import { Client, SECRET, sessionIdOf } from './helpers/app.js'
+import { MemoryFactory, RedisFactory, type SessionFactory } from '../src/index.js'
+import { Client, buildApp, sessionIdOf } from './helpers/app.js'
 import { indexStores, stopCluster } from './helpers/index-stores.js'
 import { cleaningClient, randomPrefix, sharedClient, sharedRedisSkipReason, type TapTest } from './helpers/redis.js'
 
 t.teardown(stopCluster)
 
+/** The shared test app (its /login files the user) with `userKey: 'user'`. */
 async function userApp (t: TapTest, factory: SessionFactory<any>): Promise<FastifyInstance> {
-  const app = Fastify()
-  await app.register(sessionPlugin, { factory, secret: SECRET, userKey: 'user' })
-  app.post<{ Body: { user: string } }>('/login', async (request) => {
-    await request.session.regenerate()
-    request.session.set('user', request.body.user)
-    return { ok: true }
-  })
+  const app = await buildApp({ factory, userKey: 'user' })
   t.teardown(() => app.close())
   await app.ready()
   return app
