@@ -65,7 +65,7 @@ export class ServerProcess {
 
   static async start (kind: ServerKind, config: ServerConfig, options: StartOptions = {}): Promise<ServerProcess> {
     const env: NodeJS.ProcessEnv = { ...process.env, BENCH_CONFIG: JSON.stringify(config), NODE_ENV: 'production' }
-    if (options.profileDir !== undefined && kind.startsWith('ours-')) env.BENCH_PROFILE_DIR = options.profileDir
+    if (options.profileDir !== undefined) env.BENCH_PROFILE_DIR = options.profileDir
     if (options.oursModule !== undefined) env.BENCH_OURS_MODULE = options.oursModule
     // stdout goes to our stderr: the bench's stdout carries only the table or the JSON.
     const child = options.compiled === true

@@ -38,6 +38,8 @@ const { values: args } = parseArgs({
     redis: { type: 'string', default: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379' },
     pg: { type: 'string', default: process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
     profile: { type: 'boolean', default: false },
+    // With --profile: which sides' servers to profile (default ours), e.g. ours,peer.
+    'profile-sides': { type: 'string', default: 'ours' },
     against: { type: 'string' },
     ours: { type: 'string' }
   }
@@ -64,6 +66,7 @@ let retryBudget = integer(args['retry-budget'], quick ? 2 : 16)
 const noiseCores = Number(args.noise)
 const onlySides = args.side === undefined ? null : new Set(args.side.split(','))
 const profileDir = args.profile ? resolve('bench/.profiles') : undefined
+const profiledSides = new Set(args['profile-sides'].split(','))
 const against = args.against === undefined ? undefined : resolve(args.against)
 /** Our side from another copy of the source (e.g. a branch not merged yet); default src/index.ts. */
 const oursEntry = args.ours === undefined ? undefined : resolve(args.ours)
@@ -148,7 +151,7 @@ async function measureOnce (scenario: Scenario, side: Side, ctx: Context, label:
   const config: ServerConfig = { secret, sealKey, redisUrl: args.redis, redisPrefix, pgUrl: args.pg, pgTable }
   const oursModule = side === 'peer' ? against : oursEntry
   const server = await ServerProcess.start(kind, config, {
-    ...(profileDir === undefined || side !== 'ours' ? {} : { profileDir }),
+    ...(profileDir === undefined || !profiledSides.has(side) ? {} : { profileDir }),
     ...(oursModule === undefined ? {} : { oursModule }),
     compiled
   })
@@ -169,7 +172,7 @@ async function measureOnce (scenario: Scenario, side: Side, ctx: Context, label:
     if (profileDir !== undefined) server.profileStart()
     const load = await fire(scenario.flood === undefined ? base : { ...base, amount: scenario.flood })
     const after = await snapshot(server, redis)
-    if (profileDir !== undefined && side === 'ours') {
+    if (profileDir !== undefined && profiledSides.has(side)) {
       const file = await server.profileStop(label.replace(/[^\w.-]+/g, '_'))
       if (file !== '') log(`  profile ${file}\n${formatSelfTime(await topSelfTime(file, 15)).replace(/^/gm, '    ')}`)
     }
