@@ -56,7 +56,7 @@ async function ours (config: ServerConfig, kind: ServerKind): Promise<FastifyIns
   // BENCH_OURS_MODULE: another copy of our source, to weigh one version of ours against another.
   const entry = process.env.BENCH_OURS_MODULE
   const mod: Record<string, unknown> = entry === undefined ? await import('../src/index.js') : await import(pathToFileURL(entry).href)
-  const factory = makeOurFactory(mod, config, kind)
+  const factory = makeOurFactory(mod, config, kind, kind === 'ours-sealed' ? (await importUntyped('sodium-native')).default : undefined)
   const app = Fastify()
   await app.register(mod.default as any, { factory, secret: config.secret })
   addRoutes(app, (request) => (request as unknown as { session: CounterSession }).session)
@@ -68,13 +68,15 @@ function exported (mod: Record<string, unknown>, name: string): new (options: un
   return mod[name] as new (options: unknown) => unknown
 }
 
-function makeOurFactory (mod: Record<string, unknown>, config: ServerConfig, kind: ServerKind): unknown {
+function makeOurFactory (mod: Record<string, unknown>, config: ServerConfig, kind: ServerKind, sodium: unknown): unknown {
   switch (kind) {
     case 'ours-memory':
       return new (exported(mod, 'MemoryFactory'))({})
     case 'ours-redis':
       return new (exported(mod, 'RedisFactory'))({ client: new Redis(config.redisUrl), prefix: config.redisPrefix })
     case 'ours-sealed':
+      return new (exported(mod, 'SealedCookieFactory'))({ keys: [Buffer.from(config.sealKey, 'hex')], sodium })
+    case 'ours-sealed-aes':
       return new (exported(mod, 'SealedCookieFactory'))({ keys: [Buffer.from(config.sealKey, 'hex')] })
     case 'ours-postgres':
     {
@@ -227,6 +229,7 @@ export async function buildServer (kind: ServerKind, config: ServerConfig): Prom
     case 'ours-memory':
     case 'ours-redis':
     case 'ours-sealed':
+    case 'ours-sealed-aes':
     case 'ours-postgres':
       return await ours(config, kind)
     case 'peer-session-memory':

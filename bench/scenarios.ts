@@ -3,6 +3,7 @@ export type ServerKind =
   | 'ours-memory'
   | 'ours-redis'
   | 'ours-sealed'
+  | 'ours-sealed-aes'
   | 'ours-postgres'
   | 'peer-session-memory'
   | 'peer-session-redis'
@@ -61,7 +62,10 @@ export const floorNames: Partial<Record<ServerKind, string>> = {
 const SESSION_MEMORY = { ours: 'ours-memory', peer: 'peer-session-memory', peerName: '@fastify/session (MemoryStore)', needs: 'MemoryFactory', floor: 'bare' } as const
 const SESSION_REDIS = { ours: 'ours-redis', peer: 'peer-session-redis', peerName: '@fastify/session + connect-redis', needs: 'RedisFactory', floor: 'floor-redis', redis: true } as const
 const SESSION_POSTGRES = { ours: 'ours-postgres', peer: 'peer-session-postgres', peerName: '@fastify/session + connect-pg-simple', needs: 'PostgresFactory', redis: false, postgres: true } as const
+// Ours with `sodium: sodium-native` (ChaCha20-Poly1305), the library secure-session itself seals with.
 const SECURE_SESSION = { ours: 'ours-sealed', peer: 'peer-secure-session', peerName: '@fastify/secure-session', needs: 'SealedCookieFactory', floor: 'bare', redis: false } as const
+// Ours on node:crypto alone (AES-256-GCM, the default): no target, what a user without the add-on gets.
+const SECURE_SESSION_AES = { ours: 'ours-sealed-aes', peer: 'peer-secure-session', peerName: '@fastify/secure-session', needs: 'SealedCookieFactory', redis: false } as const
 
 // The targets of the speed issue: stateless sessions at least as fast as @fastify/secure-session
 // (libsodium, native), every factory close to its floor.
@@ -75,6 +79,8 @@ export const scenarios: Scenario[] = [
   { name: 'postgres.new', ...SESSION_POSTGRES, path: '/', returning: false, unit: 'req/s' },
   { name: 'sealed.returning', ...SECURE_SESSION, path: '/', returning: true, unit: 'req/s', target: { kind: 'ratio', against: 'peer', min: 1.00 } },
   { name: 'sealed.new', ...SECURE_SESSION, path: '/', returning: false, unit: 'req/s', target: { kind: 'ratio', against: 'peer', min: 1.00 } },
+  { name: 'sealed.aes.returning', ...SECURE_SESSION_AES, path: '/', returning: true, unit: 'req/s' },
+  { name: 'sealed.aes.new', ...SECURE_SESSION_AES, path: '/', returning: false, unit: 'req/s' },
   {
     name: 'untouched',
     ours: 'ours-memory',

@@ -28,6 +28,6 @@ export type { RedisFactoryOptions, RedisClientLike, RedisPipelineLike } from './
 export { PostgresFactory } from './factories/postgres.js'
 export type { PostgresFactoryOptions, PostgresPoolLike } from './factories/postgres.js'
 export { SealedCookieFactory } from './factories/sealed-cookie.js'
-export type { SealedCookieFactoryOptions, SealedCookieKey } from './factories/sealed-cookie.js'
+export type { SealedCookieFactoryOptions, SealedCookieKey, SealedCookieSodium } from './factories/sealed-cookie.js'
 export { fromExpressStore } from './factories/express-store.js'
 export type { ExpressStore, ExpressStoreCookie, ExpressStoreRecord } from './factories/express-store.js'

@@ -6,7 +6,7 @@ import { AfterSend, InvalidOptions, SaveAfterSend, SessionGone } from './errors.
 import type { MaybePromise } from './factory.js'
 import { FactoryGuard, isThenable, then } from './guard.js'
 import { sharedCacheable, varyCookie } from './headers.js'
-import { isCookieSafe } from './id.js'
+import { generateId, isCookieSafe } from './id.js'
 import type { ResolvedOptions } from './options.js'
 import type { RequestSession } from './request-session.js'
 import { MAX_AGE_KEY, Session, assertJson, internals } from './session.js'
@@ -330,8 +330,10 @@ export class SessionLifecycle {
     for (const key of internals.changedKeys(session)) assertJson(data[key], `/${key}`)
     this.#options.dataSchema?.assertValid(session)
     if (session.isNew) {
-      const id = this.#options.idGenerator()
-      if (!isCookieSafe(id)) throw new InvalidOptions('idGenerator() must return a non-empty string of printable ASCII without spaces, quotes, commas, semicolons or backslashes')
+      const generate = this.#options.idGenerator
+      const id = generate()
+      // Ours makes base64url; only the app's own generator is checked.
+      if (generate !== generateId && !isCookieSafe(id)) throw new InvalidOptions('idGenerator() must return a non-empty string of printable ASCII without spaces, quotes, commas, semicolons or backslashes')
       session.id = id
     }
     this.#stamp(session, now)

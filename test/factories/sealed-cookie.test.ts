@@ -223,9 +223,11 @@ t.test('truncated, empty, non-base64url, wrong-version, huge and random values g
   const bytes = Buffer.from(sealed, 'base64url')
   const header = bytes.subarray(0, 1 + 4 + 12 + 16)
   t.equal(await factory.load(reencode(header)), null, 'header, iv and tag without a ciphertext')
-  const v2 = Buffer.from(bytes)
-  v2[0] = 2
-  t.equal(await factory.load(reencode(v2)), null, 'another version')
+  const unknown = Buffer.from(bytes)
+  unknown[0] = 3
+  t.equal(await factory.load(reencode(unknown)), null, 'a version there is none of')
+  unknown[0] = 2
+  t.equal(await factory.load(reencode(unknown)), null, 'version 2 (XChaCha20-Poly1305) over an AES-GCM body')
   for (const garbage of [
     // base64 where base64url belongs: at least one '+', whatever characters this seal happened to get.
     '', ' ', '.', '=', sealed + '=', `${sealed}.${sealed}`, ` ${sealed}`, `+${sealed.slice(1).replace(/-|_/g, '+')}`,
