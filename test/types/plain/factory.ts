@@ -3,7 +3,7 @@ import Fastify from 'fastify'
 import { RedisStore } from 'connect-redis'
 import connectPgSimple from 'connect-pg-simple'
 import expressSession from 'express-session'
-import sessionPlugin, { MemoryFactory, Session, fromExpressStore, type ExpressStore, type SessionFactory } from 'fastify-session-factory'
+import sessionPlugin, { MemoryFactory, SealedCookieFactory, Session, fromExpressStore, type ExpressStore, type SessionFactory } from 'fastify-session-factory'
 import { describe, it } from 'node:test'
 import { runFactorySuite, runPluginSuite, type FactorySuiteOptions } from 'fastify-session-factory/testing'
 import { expectType } from '../expect.js'
@@ -75,3 +75,11 @@ const handMade: ExpressStore = {
 fromExpressStore(handMade)
 // @ts-expect-error a store needs destroy
 fromExpressStore({ get (_sid: string, callback: () => void) { callback() }, set (_sid: string, _s: unknown, callback: () => void) { callback() } })
+
+// The sealed factory takes sodium-native as @types/sodium-native types it, and nothing else in its place.
+{
+  const sodium = await import('sodium-native')
+  expectType<SealedCookieFactory>()(new SealedCookieFactory({ keys: 'a'.repeat(43), sodium }))
+  // @ts-expect-error: an object without the two XChaCha20-Poly1305 functions
+  expectType<SealedCookieFactory>()(new SealedCookieFactory({ keys: 'a'.repeat(43), sodium: { crypto_secretbox_easy: () => {} } }))
+}
