@@ -22,9 +22,9 @@ export interface SealedCookieFactoryOptions {
   cacheBytes?: number
   /**
    * Seal with XChaCha20-Poly1305 through libsodium: pass `sodium-native` (an optional peer
-   * dependency). A seal then costs a few microseconds of CPU instead of node:crypto's ~10 for
-   * AES-256-GCM, and its 192-bit random nonce never runs short. Seals of both kinds open with or
-   * without it, so instances with and without the add-on share their cookies.
+   * dependency). Cheaper than node:crypto, which builds a cipher object per AES-256-GCM seal, and
+   * its 192-bit random nonce never runs short. Seals of both kinds open with or without it, so
+   * instances with and without the add-on share their cookies.
    */
   sodium?: SealedCookieSodium
 }
