@@ -181,6 +181,16 @@ function registerTests (): void {
     t.equal((await pool.query('SELECT to_regclass($1) AS t', [table])).rows[0].t, null)
   })
 
+  t.test('a statement that failed to prepare (no table yet) is prepared again on the same connection once the table is there', async (t) => {
+    const table = tableFor(t)
+    const single = sharedPool({ max: 1 })
+    t.teardown(() => single.end())
+    const factory = new PostgresFactory({ pool: single, table, sweepInterval: 0 })
+    await t.rejects(factory.load('some-id'), { code: '42P01' }, 'undefined_table: the load fails to prepare')
+    await new PostgresFactory({ pool, table, createTable: true, sweepInterval: 0 }).sweep()
+    t.equal(await factory.load('some-id'), null, 'the same statement on the same connection now runs')
+  })
+
   t.test('a statement timeout and an exhausted pool are the store failing: 503, then service as usual', async (t) => {
     const table = tableFor(t)
     const small = sharedPool({ max: 1, connectionTimeoutMillis: 200, statement_timeout: 200 })
