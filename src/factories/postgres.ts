@@ -6,19 +6,19 @@ import { Session, type SessionData } from '../session.js'
 import { hasLoneSurrogate } from '../unicode.js'
 import { LoadedUsers } from '../user.js'
 
-/** A statement as `pg` takes it; `name` makes it a named prepared statement (parsed once per connection). */
-export interface PostgresQuery {
-  name?: string
-  text: string
-  values?: unknown[]
+/** A named prepared statement, as `pg` takes it: parsed and planned once per connection. */
+export interface PostgresStatement {
+  readonly name: string
+  readonly text: string
 }
 
 /**
- * The one method PostgresFactory calls. A `pg` `Pool` has it; the factory is handed one and
- * never creates, connects or ends it.
+ * The one method PostgresFactory calls: a statement (its text, or with `prepare` its name and
+ * text) and its values. A `pg` `Pool` has it; the factory is handed one and never creates,
+ * connects or ends it.
  */
 export interface PostgresPoolLike {
-  query (query: PostgresQuery): Promise<{ rows: any[], rowCount: number | null }>
+  query (statement: string | PostgresStatement, values: unknown[]): Promise<{ rows: any[], rowCount: number | null }>
 }
 
 export interface PostgresFactoryOptions {
@@ -177,18 +177,16 @@ UPDATE ${t} SET user_generation = g.generation FROM g WHERE id = $2 AND user_id 
   }
 }
 
-interface Statement {
-  /** Undefined: an unnamed statement, parsed and planned on every call. */
-  readonly name: string | undefined
-  readonly text: string
-}
+type Statement = string | PostgresStatement
 
-/** Each statement with its name (from a hash of its text, so equal texts share one): `create`, run once, is never named. */
+/**
+ * Each statement named after a hash of its text (equal texts share a name), one object per
+ * statement (pg copies it on every call, values apart); `create`, run once, stays text.
+ */
 function prepared (texts: ReturnType<typeof statements>, prepare: boolean): Record<keyof typeof texts, Statement> {
-  const named = Object.entries(texts).map(([key, text]) => {
-    const name = prepare && key !== 'create' ? `fsf_${createHash('sha256').update(text).digest('hex').slice(0, 24)}` : undefined
-    return [key, { name, text }]
-  })
+  const named = Object.entries(texts).map(([key, text]) => prepare && key !== 'create'
+    ? [key, { name: `fsf_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`, text }]
+    : [key, text])
   return Object.fromEntries(named) as Record<keyof typeof texts, Statement>
 }
 
@@ -356,7 +354,7 @@ export class PostgresFactory<D extends object = SessionData> implements SessionF
       this.#sweeper = setInterval(this.#sweepInBackground, this.#sweepMs).unref()
     }
     if (!this.#mustCreate) return undefined
-    this.#creating ??= this.#pool.query({ text: this.#sql.create.text }).then(() => {
+    this.#creating ??= this.#pool.query(this.#sql.create, []).then(() => {
       this.#mustCreate = false
     }, (error: unknown) => {
       // The database may be down at startup: the next call tries again.
@@ -367,7 +365,7 @@ export class PostgresFactory<D extends object = SessionData> implements SessionF
   }
 
   #query (statement: Statement, values: unknown[]): Promise<{ rows: any[], rowCount: number | null }> {
-    return this.#pool.query({ name: statement.name, text: statement.text, values })
+    return this.#pool.query(statement, values)
   }
 
   readonly #sweepInBackground = (): void => {

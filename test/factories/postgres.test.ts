@@ -7,7 +7,7 @@ import connectPgSimple from 'connect-pg-simple'
 import type { FastifyInstance } from 'fastify'
 import pg from 'pg'
 import t from 'tap'
-import { PostgresFactory, Session, fromExpressStore, type PostgresFactoryOptions, type PostgresPoolLike, type PostgresQuery, type SessionFactory } from '../../src/index.js'
+import { PostgresFactory, Session, fromExpressStore, type PostgresFactoryOptions, type PostgresPoolLike, type PostgresStatement, type SessionFactory } from '../../src/index.js'
 import { Client, buildApp, sessionIdOf } from '../helpers/app.js'
 import { expressSession } from '../helpers/express-stores.js'
 import { countRows, sharedPool, sharedPostgresSkipReason, uniqueName } from '../helpers/postgres.js'
@@ -58,10 +58,11 @@ function registerTests (): void {
       statements,
       names,
       pool: {
-        query: (query: PostgresQuery) => {
-          statements.push(query.text.split(/\s/, 1)[0] as string)
-          names.push(query.name)
-          return pool.query(query)
+        query: (statement: string | PostgresStatement, values: unknown[]) => {
+          const named = typeof statement === 'string' ? { name: undefined, text: statement } : statement
+          statements.push(named.text.split(/\s/, 1)[0] as string)
+          names.push(named.name)
+          return pool.query(statement, values)
         }
       }
     }
@@ -250,7 +251,7 @@ function registerTests (): void {
     const unprepared = new PostgresFactory({ pool: plain, table, sweepInterval: 0, prepare: false })
     const other = await unprepared.load(id) as Session
     await unprepared.save(other.set('n', 3))
-    t.same(noNames, [undefined, undefined], 'prepare: false sends unnamed statements')
+    t.same(noNames, [undefined, undefined], 'prepare: false sends the text alone')
     t.same((await rowOf(table, id) as Record<string, any>).data, { n: 3 })
   })
 
