@@ -6,12 +6,19 @@ import { Session, type SessionData } from '../session.js'
 import { hasLoneSurrogate } from '../unicode.js'
 import { LoadedUsers } from '../user.js'
 
+/** A named prepared statement, as `pg` takes it: parsed and planned once per connection. */
+export interface PostgresStatement {
+  readonly name: string
+  readonly text: string
+}
+
 /**
- * The one method PostgresFactory calls. A `pg` `Pool` has it; the factory is handed one and
- * never creates, connects or ends it.
+ * The one method PostgresFactory calls: a statement (its text, or with `prepare` its name and
+ * text) and its values. A `pg` `Pool` has it; the factory is handed one and never creates,
+ * connects or ends it.
  */
 export interface PostgresPoolLike {
-  query (text: string, values?: unknown[]): Promise<{ rows: any[], rowCount: number | null }>
+  query (statement: string | PostgresStatement, values: unknown[]): Promise<{ rows: any[], rowCount: number | null }>
 }
 
 export interface PostgresFactoryOptions {
@@ -25,6 +32,8 @@ export interface PostgresFactoryOptions {
   sweepInterval?: number
   /** Lifetime in seconds of a session saved without `expiresAt` (outside the plugin). Default 86,400. */
   ttl?: number
+  /** Send named prepared statements (parsed once per connection). false behind a pooler that cannot keep them (PgBouncer's transaction mode before 1.21). Default true. */
+  prepare?: boolean
 }
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
@@ -168,6 +177,19 @@ UPDATE ${t} SET user_generation = g.generation FROM g WHERE id = $2 AND user_id 
   }
 }
 
+type Statement = string | PostgresStatement
+
+/**
+ * Each statement named after a hash of its text (equal texts share a name), one object per
+ * statement (pg copies it on every call, values apart); `create`, run once, stays text.
+ */
+function prepared (texts: ReturnType<typeof statements>, prepare: boolean): Record<keyof typeof texts, Statement> {
+  const named = Object.entries(texts).map(([key, text]) => prepare && key !== 'create'
+    ? [key, { name: `fsf_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`, text }]
+    : [key, text])
+  return Object.fromEntries(named) as Record<keyof typeof texts, Statement>
+}
+
 /**
  * Sessions in PostgreSQL, one row per session with its data as jsonb. A save applies only the
  * session's changes, in one statement, so concurrent requests on one session all keep theirs, and
@@ -177,7 +199,7 @@ export class PostgresFactory<D extends object = SessionData> implements SessionF
   /** A destroy() that says whether a record went, and a user index: read once by the plugin. */
   readonly capabilities = { destroyReports: true, userIndex: true } as const
   readonly #pool: PostgresPoolLike
-  readonly #sql: ReturnType<typeof statements>
+  readonly #sql: ReturnType<typeof prepared>
   readonly #ttlMs: number
   readonly #sweepMs: number
   /** The table still has to be created (createTable), and the promise of that work once it runs. */
@@ -189,7 +211,7 @@ export class PostgresFactory<D extends object = SessionData> implements SessionF
   readonly #loaded = new LoadedUsers()
 
   constructor (options: PostgresFactoryOptions) {
-    const { pool, table = 'fastify_sessions', createTable = false, sweepInterval, ttl } = options ?? {}
+    const { pool, table = 'fastify_sessions', createTable = false, sweepInterval, ttl, prepare = true } = options ?? {}
     if (pool == null || typeof pool.query !== 'function') {
       throw new InvalidOptions('PostgresFactory pool must be a pg Pool (an object with a query method)')
     }
@@ -198,10 +220,11 @@ export class PostgresFactory<D extends object = SessionData> implements SessionF
       throw new InvalidOptions('PostgresFactory table must be "name" or "schema.name", each part a letter or _ then up to 62 letters, digits or _')
     }
     if (typeof createTable !== 'boolean') throw new InvalidOptions('PostgresFactory createTable must be a boolean')
+    if (typeof prepare !== 'boolean') throw new InvalidOptions('PostgresFactory prepare must be a boolean')
     this.#pool = pool
     const name = parts.at(-1) as string
     const users = [...parts.slice(0, -1), indexName(name, 'users').slice(1, -1)]
-    this.#sql = statements(parts.map((part) => `"${part}"`).join('.'), name, users.map((part) => `"${part}"`).join('.'))
+    this.#sql = prepared(statements(parts.map((part) => `"${part}"`).join('.'), name, users.map((part) => `"${part}"`).join('.')), prepare)
     this.#ttlMs = seconds(ttl, 86_400, 1, 'ttl') * 1000
     this.#sweepMs = seconds(sweepInterval, 300, 0, 'sweepInterval') * 1000
     this.#mustCreate = createTable
@@ -210,12 +233,12 @@ export class PostgresFactory<D extends object = SessionData> implements SessionF
   async load (id: string): Promise<Session<D> | null> {
     if (unstorableId(id)) return null
     await this.#begin()
-    const { rows } = await this.#pool.query(this.#sql.load, [id])
+    const { rows } = await this.#query(this.#sql.load, [id])
     const row = rows[0]
     if (row === undefined) return null
     const now = Date.now()
     if (Number(row.expires_at) <= now) {
-      await this.#pool.query(this.#sql.dropExpired, [id, now])
+      await this.#query(this.#sql.dropExpired, [id, now])
       return null
     }
     const session = Session.fromJSON<D>({
@@ -241,11 +264,11 @@ export class PostgresFactory<D extends object = SessionData> implements SessionF
       const data = storedJson(session.data as Record<string, unknown>)
       const values = [id, data, session.createdAt, session.touchedAt, expiresAt]
       if (filing.userId === null) {
-        await this.#pool.query(this.#sql.insert, values)
+        await this.#query(this.#sql.insert, values)
         this.#loaded.remember(session, null, null)
         return id
       }
-      rows = (await this.#pool.query(this.#sql.insertFiled, [...values, filing.userId, filing.generation])).rows
+      rows = (await this.#query(this.#sql.insertFiled, [...values, filing.userId, filing.generation])).rows
       // Nothing inserted: the generation the rotation carries is older than its user's.
       if (rows.length === 0) throw new SessionGone()
     } else {
@@ -253,10 +276,10 @@ export class PostgresFactory<D extends object = SessionData> implements SessionF
       const values = [id, storedJson(set), deleted.map(storedKey), session.touchedAt, expiresAt]
       // A row destroyed or expired meanwhile matches nothing: it stays gone, and the id is returned all the same.
       const query = !filing.refile
-        ? this.#pool.query(this.#sql.merge, [...values, now])
+        ? this.#query(this.#sql.merge, [...values, now])
         : filing.userId === null
-          ? this.#pool.query(this.#sql.mergeUnfiled, [...values, now])
-          : this.#pool.query(this.#sql.mergeFiled, [...values, filing.userId, now])
+          ? this.#query(this.#sql.mergeUnfiled, [...values, now])
+          : this.#query(this.#sql.mergeFiled, [...values, filing.userId, now])
       rows = (await query).rows
     }
     const row = rows[0]
@@ -269,7 +292,7 @@ export class PostgresFactory<D extends object = SessionData> implements SessionF
     if (session.id === null) return
     await this.#begin()
     const now = Date.now()
-    await this.#pool.query(this.#sql.touch, [session.id, session.touchedAt, session.expiresAt ?? now + this.#ttlMs, now, session.filedUnder ?? null])
+    await this.#query(this.#sql.touch, [session.id, session.touchedAt, session.expiresAt ?? now + this.#ttlMs, now, session.filedUnder ?? null])
   }
 
   /**
@@ -278,21 +301,21 @@ export class PostgresFactory<D extends object = SessionData> implements SessionF
    */
   async revokeUser (userId: string, keep: string | null): Promise<void> {
     await this.#begin()
-    await this.#pool.query(this.#sql.revoke, [userId, keep])
+    await this.#query(this.#sql.revoke, [userId, keep])
   }
 
   async destroy (id: string): Promise<boolean> {
     if (unstorableId(id)) return false
     await this.#begin()
     const now = Date.now()
-    const { rows } = await this.#pool.query(this.#sql.destroy, [id])
+    const { rows } = await this.#query(this.#sql.destroy, [id])
     return rows.length > 0 && Number(rows[0].expires_at) > now
   }
 
   /** The user index: the live sessions last saved with `session.filedUnder === userId`, oldest first. */
   async sessionsOf (userId: string): Promise<IndexedSession[]> {
     await this.#begin()
-    const { rows } = await this.#pool.query(this.#sql.sessionsOf, [userId, Date.now()])
+    const { rows } = await this.#query(this.#sql.sessionsOf, [userId, Date.now()])
     return rows.map((row) => ({
       id: row.id as string,
       createdAt: Number(row.created_at),
@@ -309,11 +332,11 @@ export class PostgresFactory<D extends object = SessionData> implements SessionF
     await this.#begin()
     let removed = 0
     for (let batch = 0; batch < SWEEP_BATCHES; batch++) {
-      const { rowCount } = await this.#pool.query(this.#sql.sweep, [now])
+      const { rowCount } = await this.#query(this.#sql.sweep, [now])
       removed += Number(rowCount)
       if (Number(rowCount) < SWEEP_BATCH) break
     }
-    await this.#pool.query(this.#sql.sweepUsers)
+    await this.#query(this.#sql.sweepUsers, [])
     return removed
   }
 
@@ -331,7 +354,7 @@ export class PostgresFactory<D extends object = SessionData> implements SessionF
       this.#sweeper = setInterval(this.#sweepInBackground, this.#sweepMs).unref()
     }
     if (!this.#mustCreate) return undefined
-    this.#creating ??= this.#pool.query(this.#sql.create).then(() => {
+    this.#creating ??= this.#pool.query(this.#sql.create, []).then(() => {
       this.#mustCreate = false
     }, (error: unknown) => {
       // The database may be down at startup: the next call tries again.
@@ -339,6 +362,10 @@ export class PostgresFactory<D extends object = SessionData> implements SessionF
       throw error
     })
     return this.#creating
+  }
+
+  #query (statement: Statement, values: unknown[]): Promise<{ rows: any[], rowCount: number | null }> {
+    return this.#pool.query(statement, values)
   }
 
   readonly #sweepInBackground = (): void => {

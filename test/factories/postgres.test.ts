@@ -7,7 +7,7 @@ import connectPgSimple from 'connect-pg-simple'
 import type { FastifyInstance } from 'fastify'
 import pg from 'pg'
 import t from 'tap'
-import { PostgresFactory, Session, fromExpressStore, type PostgresFactoryOptions, type PostgresPoolLike, type SessionFactory } from '../../src/index.js'
+import { PostgresFactory, Session, fromExpressStore, type PostgresFactoryOptions, type PostgresPoolLike, type PostgresStatement, type SessionFactory } from '../../src/index.js'
 import { Client, buildApp, sessionIdOf } from '../helpers/app.js'
 import { expressSession } from '../helpers/express-stores.js'
 import { countRows, sharedPool, sharedPostgresSkipReason, uniqueName } from '../helpers/postgres.js'
@@ -50,15 +50,19 @@ function registerTests (): void {
     return rows[0]
   }
 
-  /** The pool, with every statement the factory sends written down. */
-  function recording (): { pool: PostgresPoolLike, statements: string[] } {
+  /** The pool, with every statement the factory sends written down (its first word), and its name. */
+  function recording (): { pool: PostgresPoolLike, statements: string[], names: Array<string | undefined> } {
     const statements: string[] = []
+    const names: Array<string | undefined> = []
     return {
       statements,
+      names,
       pool: {
-        query: (text: string, values?: unknown[]) => {
-          statements.push(text.split(/\s/, 1)[0] as string)
-          return pool.query(text, values)
+        query: (statement: string | PostgresStatement, values: unknown[]) => {
+          const named = typeof statement === 'string' ? { name: undefined, text: statement } : statement
+          statements.push(named.text.split(/\s/, 1)[0] as string)
+          names.push(named.name)
+          return pool.query(statement, values)
         }
       }
     }
@@ -73,6 +77,7 @@ function registerTests (): void {
       t.throws(() => new PostgresFactory({ pool, table: table as string }), codes, `table ${JSON.stringify(table)}`)
     }
     t.throws(() => new PostgresFactory({ pool, createTable: 'yes' as any }), codes, 'createTable that is not a boolean')
+    t.throws(() => new PostgresFactory({ pool, prepare: 'yes' as any }), codes, 'prepare that is not a boolean')
     for (const sweepInterval of [-1, 1.5, '300', Number.NaN]) {
       t.throws(() => new PostgresFactory({ pool, sweepInterval: sweepInterval as number }), codes, `sweepInterval ${String(sweepInterval)}`)
     }
@@ -177,6 +182,16 @@ function registerTests (): void {
     t.equal((await pool.query('SELECT to_regclass($1) AS t', [table])).rows[0].t, null)
   })
 
+  t.test('a statement that failed to prepare (no table yet) is prepared again on the same connection once the table is there', async (t) => {
+    const table = tableFor(t)
+    const single = sharedPool({ max: 1 })
+    t.teardown(() => single.end())
+    const factory = new PostgresFactory({ pool: single, table, sweepInterval: 0 })
+    await t.rejects(factory.load('some-id'), { code: '42P01' }, 'undefined_table: the load fails to prepare')
+    await new PostgresFactory({ pool, table, createTable: true, sweepInterval: 0 }).sweep()
+    t.equal(await factory.load('some-id'), null, 'the same statement on the same connection now runs')
+  })
+
   t.test('a statement timeout and an exhausted pool are the store failing: 503, then service as usual', async (t) => {
     const table = tableFor(t)
     const small = sharedPool({ max: 1, connectionTimeoutMillis: 200, statement_timeout: 200 })
@@ -215,6 +230,29 @@ function registerTests (): void {
     await factory.touch(loaded)
     await factory.destroy(id)
     t.same(statements, ['SELECT', 'UPDATE', 'UPDATE', 'DELETE'], 'load, save, touch, destroy: one statement each, no second DDL')
+  })
+
+  t.test('statements are named (prepared once per connection), the DDL excepted; prepare: false names none', async (t) => {
+    const { pool: watched, names } = recording()
+    const { factory, table } = factoryFor(t, { pool: watched })
+    const id = await factory.save(fresh({ n: 1 }))
+    const loaded = await factory.load(id) as Session
+    await factory.save(loaded.set('n', 2))
+    t.equal(names[0], undefined, 'the DDL is not named')
+    t.ok(names.slice(1).every((name) => name !== undefined && /^fsf_[0-9a-f]{24}$/.test(name)), 'insert, load, save: named')
+    t.equal(new Set(names).size, 4, 'one name per statement')
+
+    const { pool: again, names: sameNames } = recording()
+    const twin = new PostgresFactory({ pool: again, table, sweepInterval: 0 })
+    t.same((await twin.load(id))?.get('n'), 2, 'a second factory on the table reads it')
+    t.equal(sameNames[0], names[2], 'and shares its statement names: equal texts, one name')
+
+    const { pool: plain, names: noNames } = recording()
+    const unprepared = new PostgresFactory({ pool: plain, table, sweepInterval: 0, prepare: false })
+    const other = await unprepared.load(id) as Session
+    await unprepared.save(other.set('n', 3))
+    t.same(noNames, [undefined, undefined], 'prepare: false sends the text alone')
+    t.same((await rowOf(table, id) as Record<string, any>).data, { n: 3 })
   })
 
   t.test('a save applies only the changes: keys written meanwhile by another request survive', async (t) => {
