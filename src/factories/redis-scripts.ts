@@ -79,9 +79,10 @@ end
 // none), now, id, refile (1|0), the generation a rotation carries ('' for none), pair count,
 // field/value pairs, fields to delete. A new record files always; an old one only with refile.
 // Answers 0 when the record is gone (it stays gone), -1 when a rotation carries a generation
-// older than its user's (nothing written), else {1, the user to take it out of the index of
-// ('' for none), the user whose index the caller must still file it in ('' for none), its
-// generation ('' for none), the user it is filed under now ('' for none)}.
+// older than its user's (nothing written), 1 when it is written and filed under no user (nothing
+// left for the caller), else {1, the user to take it out of the index of ('' for none), the user
+// whose index the caller must still file it in ('' for none), its generation ('' for none), the
+// user it is filed under now ('' for none)}.
 export const SAVE = script(`${FILE}local key = KEYS[1]
 local user = ARGV[6]
 local refile = ARGV[1] == '1' or ARGV[9] == '1'
@@ -99,7 +100,12 @@ if ARGV[1] == '1' then
 elseif kind == 'none' then
   return 0
 end
-redis.call('HSET', key, '${CREATED_AT}', ARGV[3], '${TOUCHED_AT}', ARGV[4], '${EXPIRES_AT}', ARGV[5])
+local last = 11 + tonumber(ARGV[11]) * 2
+-- The clocks and the first pairs in one HSET (unpack can hand Lua at most a few thousand values).
+redis.call('HSET', key, '${CREATED_AT}', ARGV[3], '${TOUCHED_AT}', ARGV[4], '${EXPIRES_AT}', ARGV[5], unpack(ARGV, 12, math.min(1011, last)))
+for i = 1012, last, 1000 do
+  redis.call('HSET', key, unpack(ARGV, i, math.min(i + 999, last)))
+end
 if refile then
   if user == '' then
     redis.call('HDEL', key, '${USER}')
@@ -119,10 +125,6 @@ if refile then
     end
   end
 end
-local last = 11 + tonumber(ARGV[11]) * 2
-for i = 12, last, 1000 do
-  redis.call('HSET', key, unpack(ARGV, i, math.min(i + 999, last)))
-end
 for i = last + 1, #ARGV, 1000 do
   redis.call('HDEL', key, unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
@@ -132,6 +134,9 @@ if refile and before and before ~= user then
   unfile = before
 end
 local now = refile and user or before or ''
+if now == '' and unfile == '' then
+  return 1
+end
 local pending = now
 if now ~= '' and now == user and KEYS[2] then
   file(KEYS[2], KEYS[3], ARGV[8], ARGV[5], ARGV[2], ARGV[7])

@@ -119,6 +119,11 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
     // Destroyed (or expired) while this request ran: it stays gone, and so out of every index.
     if (answer === 0) return id
     if (answer === -1) throw new SessionGone()
+    if (answer === 1) {
+      // Written, and filed under no user: no index to update.
+      this.#loaded.remember(session, null, null)
+      return id
+    }
     const [, unfile, pending, stored, owner] = answer as [number, string, string, string, string]
     let generation = generationOf(stored)
     if (pending !== '' && pending === user && filing.refile) {
