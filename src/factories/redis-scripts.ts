@@ -86,8 +86,12 @@ end
 export const SAVE = script(`${FILE}local key = KEYS[1]
 local user = ARGV[6]
 local refile = ARGV[1] == '1' or ARGV[9] == '1'
-local kind = redis.call('TYPE', key).ok
-local before = kind == 'hash' and redis.call('HGET', key, '${USER}')
+-- A key of another type answers an error (a table): a new record replaces the key, any other save returns it.
+local before = redis.pcall('HGET', key, '${USER}')
+local wrongType = type(before) == 'table' and before
+if wrongType then
+  before = false
+end
 local generation = false
 if refile and user ~= '' and KEYS[3] then
   generation = tonumber(redis.call('GET', KEYS[3]) or '0')
@@ -97,7 +101,10 @@ if refile and user ~= '' and KEYS[3] then
 end
 if ARGV[1] == '1' then
   redis.call('DEL', key)
-elseif kind == 'none' then
+elseif wrongType then
+  return wrongType
+elseif redis.call('PEXPIRE', key, ARGV[2]) == 0 then
+  -- Gone (destroyed or expired): it stays gone. A record still there has its new expiry now.
   return 0
 end
 local last = 11 + tonumber(ARGV[11]) * 2
@@ -128,7 +135,9 @@ end
 for i = last + 1, #ARGV, 1000 do
   redis.call('HDEL', key, unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
-redis.call('PEXPIRE', key, ARGV[2])
+if ARGV[1] == '1' then
+  redis.call('PEXPIRE', key, ARGV[2])
+end
 local unfile = ''
 if refile and before and before ~= user then
   unfile = before
