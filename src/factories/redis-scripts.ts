@@ -115,10 +115,9 @@ for i = 1012, last, 1000 do
 end
 if refile then
   if user == '' then
-    redis.call('HDEL', key, '${USER}')
-    if ARGV[1] == '1' then
-      redis.call('HDEL', key, '${GENERATION}')
-    else
+    -- A new record has neither field: DEL took the old one away.
+    if ARGV[1] ~= '1' then
+      redis.call('HDEL', key, '${USER}')
       redis.call('HSET', key, '${GENERATION}', 0)
     end
   else
