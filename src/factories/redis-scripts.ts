@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { CorruptRecord } from '../errors.js'
 import type { Session } from '../session.js'
+import { RESERVED } from '../session-data.js'
 import type { UserFiling } from '../user.js'
 import { hasLoneSurrogate } from '../unicode.js'
 
@@ -23,18 +24,23 @@ function fieldOf (key: string): string {
   return hasLoneSurrogate(key) ? ESCAPED + JSON.stringify(key) : DATA + key
 }
 
-/** The data of a stored hash (its `d:` and `e:` fields), keys and values decoded. */
+/** The data of a stored hash (its `d:` and `e:` fields), keys and values decoded; reserved keys dropped. */
 export function dataOf (fields: Record<string, string>, names: string[]): Record<string, unknown> {
-  // No prototype, so a "__proto__" field is a plain property until fromJSON's copy drops it.
-  const data: Record<string, unknown> = Object.create(null)
+  // A plain object, far cheaper to build than one without a prototype: no reserved key reaches it
+  // (so "__proto__" is never assigned), and fromJSON copies it into the session's own anyway.
+  const data: Record<string, unknown> = {}
   for (const name of names) {
     const escaped = name.startsWith(ESCAPED)
     if (!escaped && !name.startsWith(DATA)) continue
+    let key: string
+    let value: unknown
     try {
-      data[escaped ? JSON.parse(name.slice(ESCAPED.length)) as string : name.slice(DATA.length)] = JSON.parse(fields[name] as string)
+      key = escaped ? JSON.parse(name.slice(ESCAPED.length)) as string : name.slice(DATA.length)
+      value = JSON.parse(fields[name] as string)
     } catch {
       throw new CorruptRecord('a field holds a value or an escaped key that is not JSON')
     }
+    if (!RESERVED.has(key)) data[key] = value
   }
   return data
 }
@@ -79,14 +85,19 @@ end
 // none), now, id, refile (1|0), the generation a rotation carries ('' for none), pair count,
 // field/value pairs, fields to delete. A new record files always; an old one only with refile.
 // Answers 0 when the record is gone (it stays gone), -1 when a rotation carries a generation
-// older than its user's (nothing written), else {1, the user to take it out of the index of
-// ('' for none), the user whose index the caller must still file it in ('' for none), its
-// generation ('' for none), the user it is filed under now ('' for none)}.
+// older than its user's (nothing written), 1 when it is written and filed under no user (nothing
+// left for the caller), else {1, the user to take it out of the index of ('' for none), the user
+// whose index the caller must still file it in ('' for none), its generation ('' for none), the
+// user it is filed under now ('' for none)}.
 export const SAVE = script(`${FILE}local key = KEYS[1]
 local user = ARGV[6]
 local refile = ARGV[1] == '1' or ARGV[9] == '1'
-local kind = redis.call('TYPE', key).ok
-local before = kind == 'hash' and redis.call('HGET', key, '${USER}')
+-- A key of another type answers an error (a table): a new record replaces the key, any other save returns it.
+local before = redis.pcall('HGET', key, '${USER}')
+local wrongType = type(before) == 'table' and before
+if wrongType then
+  before = false
+end
 local generation = false
 if refile and user ~= '' and KEYS[3] then
   generation = tonumber(redis.call('GET', KEYS[3]) or '0')
@@ -96,16 +107,23 @@ if refile and user ~= '' and KEYS[3] then
 end
 if ARGV[1] == '1' then
   redis.call('DEL', key)
-elseif kind == 'none' then
+elseif wrongType then
+  return wrongType
+elseif redis.call('PEXPIRE', key, ARGV[2]) == 0 then
+  -- Gone (destroyed or expired): it stays gone. A record still there has its new expiry now.
   return 0
 end
-redis.call('HSET', key, '${CREATED_AT}', ARGV[3], '${TOUCHED_AT}', ARGV[4], '${EXPIRES_AT}', ARGV[5])
+local last = 11 + tonumber(ARGV[11]) * 2
+-- The clocks and the first pairs in one HSET (unpack can hand Lua at most a few thousand values).
+redis.call('HSET', key, '${CREATED_AT}', ARGV[3], '${TOUCHED_AT}', ARGV[4], '${EXPIRES_AT}', ARGV[5], unpack(ARGV, 12, math.min(1011, last)))
+for i = 1012, last, 1000 do
+  redis.call('HSET', key, unpack(ARGV, i, math.min(i + 999, last)))
+end
 if refile then
   if user == '' then
-    redis.call('HDEL', key, '${USER}')
-    if ARGV[1] == '1' then
-      redis.call('HDEL', key, '${GENERATION}')
-    else
+    -- A new record has neither field: DEL took the old one away.
+    if ARGV[1] ~= '1' then
+      redis.call('HDEL', key, '${USER}')
       redis.call('HSET', key, '${GENERATION}', 0)
     end
   else
@@ -119,19 +137,20 @@ if refile then
     end
   end
 end
-local last = 11 + tonumber(ARGV[11]) * 2
-for i = 12, last, 1000 do
-  redis.call('HSET', key, unpack(ARGV, i, math.min(i + 999, last)))
-end
 for i = last + 1, #ARGV, 1000 do
   redis.call('HDEL', key, unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
-redis.call('PEXPIRE', key, ARGV[2])
+if ARGV[1] == '1' then
+  redis.call('PEXPIRE', key, ARGV[2])
+end
 local unfile = ''
 if refile and before and before ~= user then
   unfile = before
 end
 local now = refile and user or before or ''
+if now == '' and unfile == '' then
+  return 1
+end
 local pending = now
 if now ~= '' and now == user and KEYS[2] then
   file(KEYS[2], KEYS[3], ARGV[8], ARGV[5], ARGV[2], ARGV[7])

@@ -3,7 +3,7 @@ import type { IndexedSession, SessionFactory } from '../factory.js'
 import { generateId } from '../id.js'
 import { redactIds } from '../redact.js'
 import { Session, readTimestamp, type SessionData } from '../session.js'
-import { LoadedUsers } from '../user.js'
+import { LoadedUsers, type UserFiling } from '../user.js'
 import {
   CREATED_AT, DESTROY, EXPIRES_AT, FILE_CHECKED, GENERATION, INDEX_ADD, INDEX_READ, INDEX_REMOVE, META, REVOKE, SAVE,
   SET_GENERATION, TOUCH, TOUCHED_AT, USER, carriedOf, dataOf, generationOf, saveArgs, userOf, type Expiry, type Script
@@ -91,8 +91,12 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
     this.#singleNode = typeof client.pipeline === 'function' && client.isCluster !== true
   }
 
-  async load (id: string): Promise<Session<D> | null> {
-    const fields = await this.#send('hgetall', [this.#prefix + id]) as Record<string, string>
+  load (id: string): Promise<Session<D> | null> {
+    return this.#send('hgetall', [this.#prefix + id]).then((fields) => this.#sessionOf(id, fields as Record<string, string>))
+  }
+
+  /** The session a stored hash holds; null for none (HGETALL answers a missing key with an empty hash). */
+  #sessionOf (id: string, fields: Record<string, string>): Session<D> | null {
     const names = Object.keys(fields)
     if (names.length === 0) return null
     // Timestamps come back as strings; a missing clock makes the session expired (fromJSON fails closed).
@@ -108,14 +112,27 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
   }
 
   /** The id. A rotation of a session its user was signed out of everywhere since its load throws FST_SESSION_GONE. */
-  async save (session: Session<D>): Promise<string> {
-    const id = session.id ?? generateId()
-    const expiry = this.#expiry(session)
-    const { now, expiresAt, ttl } = expiry
-    const filing = this.#loaded.filingOf(session)
-    const { user, keys } = this.#scriptKeys(id, filing.userId)
+  save (session: Session<D>): Promise<string> {
+    // A plain promise chain, not an async function: the common save (no user to file) is one step.
+    try {
+      const id = session.id ?? generateId()
+      const expiry = this.#expiry(session)
+      const filing = this.#loaded.filingOf(session)
+      const { user, keys } = this.#scriptKeys(id, filing.userId)
+      return this.#run(SAVE, keys, saveArgs(session, id, user, filing, expiry)).then((answer) => {
+        if (answer !== 1) return this.#filed(session, id, user, filing, expiry, answer)
+        // Written, and filed under no user: no index to update.
+        this.#loaded.remember(session, null, null)
+        return id
+      })
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  /** What is left of a save after SAVE answered other than 1 (see the script): the user index. */
+  async #filed (session: Session<D>, id: string, user: string, filing: UserFiling, { now, expiresAt, ttl }: Expiry, answer: unknown): Promise<string> {
     const carried = carriedOf(filing)
-    const answer = await this.#run(SAVE, keys, saveArgs(session, id, user, filing, expiry))
     // Destroyed (or expired) while this request ran: it stays gone, and so out of every index.
     if (answer === 0) return id
     if (answer === -1) throw new SessionGone()
@@ -252,14 +269,12 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
    * EVALSHA, and EVAL once when the server does not know the script (first use, or after a
    * restart).
    */
-  async #run (script: Script, keys: string[], argv: Array<string | number>): Promise<unknown> {
-    const args = [keys.length, ...keys, ...argv]
-    try {
-      return await this.#send('evalsha', [script.sha, ...args])
-    } catch (error) {
+  #run (script: Script, keys: string[], argv: Array<string | number>): Promise<unknown> {
+    const args = [script.sha, keys.length, ...keys, ...argv]
+    return this.#send('evalsha', args).catch((error: unknown) => {
       if (!isNoScript(error)) throw error
-      return this.#send('eval', [script.lua, ...args])
-    }
+      return this.#send('eval', [script.lua, ...args.slice(1)])
+    })
   }
 
   /**
@@ -269,7 +284,13 @@ export class RedisFactory<D extends object = SessionData> implements SessionFact
    * command still gets its own answer or error.
    */
   #send (command: Command, args: Array<string | number>): Promise<unknown> {
-    if (!this.#singleNode) return (this.#client[command] as (...args: unknown[]) => Promise<unknown>)(...args)
+    if (!this.#singleNode) {
+      try {
+        return Promise.resolve((this.#client[command] as (...args: unknown[]) => unknown)(...args))
+      } catch (error) {
+        return Promise.reject(error)
+      }
+    }
     return new Promise((resolve, reject) => {
       if (this.#queue.length === 0) setImmediate(this.#flush)
       this.#queue.push({ command, args, resolve, reject })

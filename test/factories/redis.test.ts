@@ -54,6 +54,19 @@ function registerTests (): void {
     t.equal((await plain.load(id))?.get('user'), 'ada', 'a client alone is enough: it saves and loads')
   })
 
+  t.test('what fails at once (data JSON cannot hold, a client that throws) rejects, never throws', async (t) => {
+    const { factory } = factoryFor(t)
+    let saving!: Promise<string>
+    t.doesNotThrow(() => { saving = factory.save(fresh({ big: 1n })) }, 'save() of a BigInt')
+    await t.rejects(saving, TypeError)
+    const broken = () => { throw new Error('the client threw') }
+    // A cluster: commands go straight to the client, with no batch of ours in between.
+    const cluster = new RedisFactory({ client: { isCluster: true, hgetall: broken, evalsha: broken, eval: broken } })
+    let loading!: Promise<unknown>
+    t.doesNotThrow(() => { loading = cluster.load('any') }, 'load() on a client that throws')
+    await t.rejects(loading, { message: 'the client threw' })
+  })
+
   t.test('the default prefix is sess:', async (t) => {
     const factory = new RedisFactory({ client: redis })
     const id = await factory.save(fresh({ user: 'ada' }))
