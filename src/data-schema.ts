@@ -3,6 +3,7 @@ import type { TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { InvalidData, InvalidOptions } from './errors.js'
 import { MAX_AGE_KEY, internals, type Session } from './session.js'
+import { isPlainPrototype } from './session-data.js'
 
 /** One way the data fails the schema, as `migrate` gets it: where, and what is wrong (never the value). */
 export interface DataError {
@@ -93,8 +94,7 @@ export class DataSchema {
 
 function isPlainObject (value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null) return false
-  const prototype: unknown = Object.getPrototypeOf(value)
-  return prototype === Object.prototype || prototype === null
+  return isPlainPrototype(Object.getPrototypeOf(value))
 }
 
 /** The data a schema sees: without the key that keeps `session.options({ maxAge })`, which is ours. */

@@ -1,6 +1,6 @@
 import { Detached, InvalidOptions, NotLoaded, ReservedKey } from './errors.js'
 import type { Session } from './session.js'
-import { MAX_AGE_KEY, MAX_AGE_LIMIT, RESERVED, copyData, isLifetime, readTimestamp, type SessionData, type SessionRecord } from './session-data.js'
+import { MAX_AGE_KEY, MAX_AGE_LIMIT, RESERVED, copyData, isLifetime, newData, readTimestamp, type SessionData, type SessionRecord } from './session-data.js'
 import type { SessionInternals, SessionOwner } from './session-internals.js'
 import { kView, viewTraps } from './session-view.js'
 
@@ -123,7 +123,7 @@ export class SessionBase<D extends object = SessionData> {
 
   /** What was set and deleted since the session was loaded: what a merging factory applies. */
   changes (): { set: Partial<D>, deleted: Array<keyof D & string> } {
-    const set: Record<string, unknown> = Object.create(null)
+    const set = newData()
     if (this.#changed !== null) {
       for (const key of this.#changed) set[key] = this.#data[key]
     }
@@ -163,7 +163,7 @@ export class SessionBase<D extends object = SessionData> {
     this.#assertOpen()
     this.#destroyed = true
     this.#regenerated = false
-    this.#data = Object.create(null)
+    this.#data = newData()
     this.#changed = null
     this.#deleted = null
     this.#lent = null

@@ -9,7 +9,9 @@ t.test('values come back as a JSON round trip would give them', async (t) => {
   const loaded = (await factory.load(id))!
   t.ok(Object.is(loaded.get('zero'), 0), '-0 comes back as 0')
   t.same(loaded.data, JSON.parse(JSON.stringify(data)))
-  t.equal(Object.getPrototypeOf(loaded.data), null, 'the data object has no prototype')
+  const prototype = Object.getPrototypeOf(loaded.data) as object
+  t.same([Reflect.ownKeys(prototype), Object.isFrozen(prototype), Object.getPrototypeOf(prototype)], [[], true, null], 'the data object inherits nothing')
+  t.notOk('toString' in loaded.data)
 })
 
 t.test('a loaded object is a copy: changing it without set() changes nothing stored', async (t) => {
