@@ -364,3 +364,30 @@ t.test('app.sessions: reload() of a session loaded outside a route sees other wr
   const fresh = await app.sessions.load(header)
   t.equal(fresh, null)
 })
+
+t.test('a factory\'s own symbol-keyed memo, written on the session its load() answers, is there when save() gets that session', async (t) => {
+  // A user's factory may remember what it loaded (a version, an etag) on the session itself, as
+  // LoadedUsers does: written through the property view load() makes, read on what save() is handed.
+  const memo = Symbol('etag')
+  const memory = new MemoryFactory()
+  const seen: unknown[] = []
+  const factory: SessionFactory = {
+    load (id) {
+      const session = memory.load(id)
+      if (session !== null) (session as unknown as Record<symbol, string>)[memo] = `etag-of-${session.get('counter') as number}`
+      return session
+    },
+    save (session) {
+      seen.push((session as unknown as Record<symbol, unknown>)[memo])
+      return memory.save(session)
+    }
+  }
+  const app = await buildApp({ factory })
+  // A symbol on request.session is the session's own member, not a data key: the same slot.
+  app.get('/memo', async (request) => ({ memo: (request.session as unknown as Record<symbol, unknown>)[memo] ?? null, keys: Object.keys(request.session) }))
+  t.teardown(() => app.close())
+  const cookie = sessionCookie(await app.inject({ url: '/' })) as string
+  await app.inject({ url: '/', headers: { cookie } })
+  t.same(seen, [undefined, 'etag-of-1'], 'a new session has no memo; the loaded one carries its own to the save')
+  t.same((await app.inject({ url: '/memo', headers: { cookie } })).json(), { memo: 'etag-of-2', keys: ['counter'] }, 'read through the view, and no data key')
+})
