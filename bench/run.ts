@@ -17,7 +17,7 @@ import pg from 'pg'
 import type { ServerConfig } from './apps.js'
 import { ServerNotBuilt, ServerProcess, buildServers } from './child.js'
 import { fire, obtainCookie, type LoadOptions } from './load.js'
-import { describeMachine, machineBusyUs, redisCpuUs, removeKeys } from './machine.js'
+import { describeMachine, machineBusyUs, postgresCpuUs, redisCpuUs, removeKeys } from './machine.js'
 import { formatSelfTime, topSelfTime } from './profile.js'
 import { toJson, toTable, type Run, type ScenarioSummary, type Settings } from './report.js'
 import { floorNames, scenarios, sidesOf, type Scenario, type ServerKind, type Side } from './scenarios.js'
@@ -112,9 +112,10 @@ interface Snapshot {
   benchUs: number
   busyUs: number | null
   redisUs: number
+  postgresUs: number
 }
 
-async function snapshot (server: ServerProcess, redis: Redis | null): Promise<Snapshot> {
+async function snapshot (server: ServerProcess, redis: Redis | null, postgres: boolean): Promise<Snapshot> {
   const { cpuUs, rss } = await server.mark()
   const own = process.cpuUsage()
   return {
@@ -123,7 +124,8 @@ async function snapshot (server: ServerProcess, redis: Redis | null): Promise<Sn
     rss,
     benchUs: own.user + own.system,
     busyUs: machineBusyUs(),
-    redisUs: redis === null ? 0 : await redisCpuUs(redis)
+    redisUs: redis === null ? 0 : await redisCpuUs(redis),
+    postgresUs: postgres ? postgresCpuUs() : 0
   }
 }
 
@@ -168,10 +170,10 @@ async function measureOnce (scenario: Scenario, side: Side, ctx: Context, label:
       // autocannon refuses fewer requests than connections.
       if (warm.requests < MIN_WARMUP_REQUESTS) await fire({ ...base, amount: Math.max(MIN_WARMUP_REQUESTS - warm.requests, settings.connections) })
     }
-    const before = await snapshot(server, redis)
+    const before = await snapshot(server, redis, scenario.postgres === true)
     if (profileDir !== undefined) server.profileStart()
     const load = await fire(scenario.flood === undefined ? base : { ...base, amount: scenario.flood })
-    const after = await snapshot(server, redis)
+    const after = await snapshot(server, redis, scenario.postgres === true)
     if (profileDir !== undefined && profiledSides.has(side)) {
       const file = await server.profileStop(label.replace(/[^\w.-]+/g, '_'))
       if (file !== '') log(`  profile ${file}\n${formatSelfTime(await topSelfTime(file, 15)).replace(/^/gm, '    ')}`)
@@ -181,7 +183,7 @@ async function measureOnce (scenario: Scenario, side: Side, ctx: Context, label:
     const windowUs = (after.at - before.at) * 1000
     const otherUs = after.busyUs === null || before.busyUs === null
       ? 0
-      : (after.busyUs - before.busyUs) - serverUs - (after.benchUs - before.benchUs) - (after.redisUs - before.redisUs)
+      : (after.busyUs - before.busyUs) - serverUs - (after.benchUs - before.benchUs) - (after.redisUs - before.redisUs) - (after.postgresUs - before.postgresUs)
     const otherCores = Math.max(0, otherUs / windowUs)
     return {
       value: scenario.flood === undefined ? load.reqPerSec : after.rss / 2 ** 20,
