@@ -180,6 +180,16 @@ UPDATE ${t} SET user_generation = g.generation FROM g WHERE id = $2 AND user_id 
 type Statement = string | PostgresStatement
 
 /**
+ * PostgreSQL's invalid_sql_statement_name: a named statement the connection never prepared, what
+ * a pooler in transaction mode causes (it hands the statement to another server connection).
+ * The error then says what to change; its cause is PostgreSQL's own.
+ */
+function namePrepareFix (error: unknown): never {
+  if ((error as { code?: unknown } | null)?.code !== '26000') throw error
+  throw new Error('PostgreSQL does not know a prepared statement of PostgresFactory on this connection: behind a pooler in transaction mode (PgBouncer before 1.21, or max_prepared_statements = 0), set PostgresFactory\'s prepare: false', { cause: error })
+}
+
+/**
  * Each statement named after a hash of its text (equal texts share a name), one object per
  * statement (pg copies it on every call, values apart); `create`, run once, stays text.
  */
@@ -365,7 +375,8 @@ export class PostgresFactory<D extends object = SessionData> implements SessionF
   }
 
   #query (statement: Statement, values: unknown[]): Promise<{ rows: any[], rowCount: number | null }> {
-    return this.#pool.query(statement, values)
+    const result = this.#pool.query(statement, values)
+    return typeof statement === 'string' ? result : result.catch(namePrepareFix)
   }
 
   readonly #sweepInBackground = (): void => {

@@ -192,6 +192,27 @@ function registerTests (): void {
     t.equal(await factory.load('some-id'), null, 'the same statement on the same connection now runs')
   })
 
+  t.test('a prepared statement the server connection lost (a pooler in transaction mode does this) is a 503 whose cause names prepare: false', async (t) => {
+    const table = tableFor(t)
+    const single = sharedPool({ max: 1 })
+    t.teardown(() => single.end())
+    const errors: unknown[] = []
+    const app = await buildApp({ factory: new PostgresFactory({ pool: single, table, createTable: true, sweepInterval: 0 }) })
+    app.addHook('onError', async (_request, _reply, error) => { errors.push(error) })
+    t.teardown(() => app.close())
+    const client = new Client(app)
+    t.equal((await client.get('/')).statusCode, 200)
+    t.equal((await client.get('/')).statusCode, 200, 'a load and a merge prepared on the one connection')
+    // What PgBouncer's transaction mode amounts to: the server connection forgets what pg prepared on it.
+    await single.query('DEALLOCATE ALL')
+    const lost = await client.get('/')
+    t.equal(lost.statusCode, 503)
+    t.equal(lost.json().code, 'FST_SESSION_STORE_UNAVAILABLE')
+    const cause = (errors[0] as Error).cause as Error & { cause: { code: string } }
+    t.match(cause.message, /prepare: false/, 'the fix is named')
+    t.equal(cause.cause.code, '26000', 'PostgreSQL\'s own error is kept as its cause')
+  })
+
   t.test('a statement timeout and an exhausted pool are the store failing: 503, then service as usual', async (t) => {
     const table = tableFor(t)
     const small = sharedPool({ max: 1, connectionTimeoutMillis: 200, statement_timeout: 200 })
