@@ -1,6 +1,5 @@
 import { InvalidUser } from './errors.js'
-import type { Session } from './session.js'
-import { kView } from './session-view.js'
+import { internals, type Session } from './session.js'
 
 /** What the `userKey` option may be: a data key, a dotted path into the data, or a function of the data. */
 export type UserKey = string | ((data: Readonly<Record<string, any>>) => unknown)
@@ -82,14 +81,13 @@ export class LoadedUsers {
   /** After a load or a save: the record names this user (null: none) at this generation (null: never filed, 0). */
   remember (session: Session<any>, userId: string | null, generation: number | null): void {
     // On the session itself: written through its view, the slot would cost a proxy trap.
-    const target = (session as unknown as { [kView]: object })[kView] as Record<symbol, Known>
-    target[this.#slot] = { userId, generation: generation ?? 0 }
+    (internals.unwrap(session) as unknown as Record<symbol, Known>)[this.#slot] = { userId, generation: generation ?? 0 }
   }
 
   /** What a save of `session` does with the index. */
   filingOf (session: Session<any>): UserFiling {
     const userId = session.filedUnder ?? null
-    const known = ((session as unknown as { [kView]: object })[kView] as Record<symbol, Known | undefined>)[this.#slot]
+    const known = (internals.unwrap(session) as unknown as Record<symbol, Known | undefined>)[this.#slot]
     const continues = known !== undefined && known.userId === userId
     if (session.isNew) return { userId, refile: userId !== null, generation: continues && userId !== null ? known.generation : null }
     return { userId, refile: !continues, generation: null }

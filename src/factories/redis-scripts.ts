@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { CorruptRecord } from '../errors.js'
 import type { Session } from '../session.js'
-import { RESERVED } from '../session-data.js'
+import { newData } from '../session-data.js'
 import type { UserFiling } from '../user.js'
 import { hasLoneSurrogate } from '../unicode.js'
 
@@ -24,23 +24,18 @@ function fieldOf (key: string): string {
   return hasLoneSurrogate(key) ? ESCAPED + JSON.stringify(key) : DATA + key
 }
 
-/** The data of a stored hash (its `d:` and `e:` fields), keys and values decoded; reserved keys dropped. */
+/** The data of a stored hash (its `d:` and `e:` fields), keys and values decoded. */
 export function dataOf (fields: Record<string, string>, names: string[]): Record<string, unknown> {
-  // A plain object, far cheaper to build than one without a prototype: no reserved key reaches it
-  // (so "__proto__" is never assigned), and fromJSON copies it into the session's own anyway.
-  const data: Record<string, unknown> = {}
+  // Inheriting nothing, so a "__proto__" field is a plain property until fromJSON's copy drops it.
+  const data = newData()
   for (const name of names) {
     const escaped = name.startsWith(ESCAPED)
     if (!escaped && !name.startsWith(DATA)) continue
-    let key: string
-    let value: unknown
     try {
-      key = escaped ? JSON.parse(name.slice(ESCAPED.length)) as string : name.slice(DATA.length)
-      value = JSON.parse(fields[name] as string)
+      data[escaped ? JSON.parse(name.slice(ESCAPED.length)) as string : name.slice(DATA.length)] = JSON.parse(fields[name] as string)
     } catch {
       throw new CorruptRecord('a field holds a value or an escaped key that is not JSON')
     }
-    if (!RESERVED.has(key)) data[key] = value
   }
   return data
 }

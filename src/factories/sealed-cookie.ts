@@ -4,7 +4,7 @@ import { InvalidOptions } from '../errors.js'
 import type { SessionFactory } from '../factory.js'
 import { randomSlice } from '../random.js'
 import { Session, type SessionData } from '../session.js'
-import { NONCE_BYTES, openXChaCha, sealXChaCha, type SealedCookieSodium } from './sealed-xchacha.js'
+import { NONCE_BYTES, TAG_BYTES, openXChaCha, sealXChaCha, type SealedCookieSodium } from './sealed-xchacha.js'
 
 export type { SealedCookieSodium }
 
@@ -41,7 +41,6 @@ const XCHACHA = 2
 const KEY_BYTES = 32
 const KEY_ID_BYTES = 4
 const IV_BYTES = 12
-const TAG_BYTES = 16
 const HEADER_BYTES = 1 + KEY_ID_BYTES
 /** A seal's bytes beyond its plaintext, per version. */
 const OVERHEAD_BYTES = [0, HEADER_BYTES + IV_BYTES + TAG_BYTES, HEADER_BYTES + NONCE_BYTES + TAG_BYTES]

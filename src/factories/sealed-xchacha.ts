@@ -12,7 +12,7 @@ export interface SealedCookieSodium {
 }
 
 export const NONCE_BYTES = 24
-const TAG_BYTES = 16
+export const TAG_BYTES = 16
 
 /**
  * HChaCha20 (draft-irtf-cfrg-xchacha §2.2): the ChaCha20 block function on the key and the
